@@ -1,0 +1,15 @@
+-- Runs last: privileges on functions pgrx generated, triggers that call them.
+
+REVOKE ALL ON FUNCTION auth.add_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.revoke_key(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION health_rls._invalidate_key_cache() FROM PUBLIC;
+
+CREATE FUNCTION auth.keys_changed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM health_rls._invalidate_key_cache();
+    RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION auth.keys_changed() FROM PUBLIC;
+CREATE TRIGGER keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON auth.keys
+    FOR EACH STATEMENT EXECUTE FUNCTION auth.keys_changed();

@@ -1,0 +1,252 @@
+//! Identity: schema `auth` (DESIGN.md §2).
+pub mod identity;
+pub mod keys;
+pub mod verify;
+
+use crate::error;
+use crate::settings;
+use keys::KeySet;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use verify::{TokenError, VerifyConfig};
+
+extension_sql_file!(
+    "../../sql/auth.sql",
+    name = "auth_tables",
+    requires = ["bootstrap"]
+);
+
+pub fn init() {
+    identity::init();
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(forget_keys_on_relcache_inval),
+            pg_sys::Datum::from(0),
+        );
+    }
+}
+
+thread_local! {
+    /// Parsed verification keys of this backend, dropped whenever auth.keys changes.
+    static KEY_CACHE: RefCell<Option<(pg_sys::Oid, KeySet)>> = const { RefCell::new(None) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_keys_on_relcache_inval(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    KEY_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((keys_oid, _)) = c.as_ref() {
+            if relid == pg_sys::InvalidOid || relid == *keys_oid {
+                *c = None;
+            }
+        }
+    });
+}
+
+fn load_keys() -> (pg_sys::Oid, KeySet) {
+    Spi::connect(|client| {
+        let oid: pg_sys::Oid = client
+            .select(
+                "SELECT 'auth.keys'::pg_catalog.regclass::pg_catalog.oid",
+                None,
+                &[],
+            )
+            .and_then(|t| t.first().get_one())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                error::raise(error::Code::ERRCODE_UNDEFINED_TABLE, "auth.keys is missing")
+            });
+        let rows = client
+            .select(
+                "SELECT jwk FROM auth.keys WHERE revoked_at IS NULL ORDER BY created_at DESC, kid",
+                None,
+                &[],
+            )
+            .unwrap_or_else(|_| {
+                error::raise(
+                    error::Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    "cannot read auth.keys",
+                )
+            });
+        let mut parsed = Vec::new();
+        for row in rows {
+            if let Ok(Some(pgrx::JsonB(jwk))) = row.get::<pgrx::JsonB>(1) {
+                // add_key validated every row; a row edited by hand into nonsense is skipped,
+                // not allowed to break every other key.
+                if let Ok(k) = keys::parse_jwk(&jwk) {
+                    parsed.push(k);
+                }
+            }
+        }
+        (oid, KeySet::from_keys(parsed))
+    })
+}
+
+fn with_keys<R>(f: impl FnOnce(&KeySet) -> R) -> R {
+    let cached = KEY_CACHE.with(|c| c.borrow().as_ref().map(|(_, k)| k.clone()));
+    let keys = match cached {
+        Some(k) => k,
+        None => {
+            let (oid, keys) = load_keys();
+            KEY_CACHE.with(|c| *c.borrow_mut() = Some((oid, keys.clone())));
+            keys
+        }
+    };
+    f(&keys)
+}
+
+pub fn verify_config() -> VerifyConfig {
+    VerifyConfig {
+        audience: settings::non_empty(&settings::JWT_AUDIENCE),
+        issuer: settings::non_empty(&settings::JWT_ISSUER),
+        leeway_seconds: settings::JWT_LEEWAY.get().max(0) as u64,
+    }
+}
+
+fn session_is_revoked(session_id: &str) -> bool {
+    let Ok(id) = uuid::Uuid::parse_str(session_id) else {
+        return false; // not one of ours: sessions of an external issuer are its business
+    };
+    let id = pgrx::Uuid::from_bytes(*id.as_bytes());
+    Spi::get_one_with_args::<bool>(
+        "SELECT revoked_at IS NOT NULL FROM auth.sessions WHERE id OPERATOR(pg_catalog.=) $1",
+        &[id.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+pub fn to_pg_uuid(u: uuid::Uuid) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*u.as_bytes())
+}
+
+#[pg_schema]
+mod auth {
+    use super::*;
+    use crate::auth::identity;
+    use pgrx::JsonB;
+
+    /// The current user's id (`sub`), NULL when nobody is authenticated.
+    #[pg_extern(stable, parallel_safe)]
+    fn uid() -> Option<pgrx::Uuid> {
+        identity::current().sub.map(to_pg_uuid)
+    }
+
+    /// All claims of the current identity, NULL when there is none.
+    #[pg_extern(stable, parallel_safe)]
+    fn jwt() -> Option<JsonB> {
+        identity::current()
+            .claims
+            .map(|c| JsonB(serde_json::Value::Object(c)))
+    }
+
+    #[pg_extern(stable, parallel_safe)]
+    fn role() -> Option<String> {
+        identity::current().claim_str("role")
+    }
+
+    #[pg_extern(stable, parallel_safe)]
+    fn email() -> Option<String> {
+        identity::current().claim_str("email")
+    }
+
+    /// Verify a compact JWS and make its claims the identity for the rest of the transaction.
+    #[pg_extern(volatile, security_definer)]
+    fn authenticate(token: Option<&str>) -> pgrx::Uuid {
+        let token = token.unwrap_or_else(|| error::not_authorized(TokenError::Empty.to_string()));
+        let verified = with_keys(|keys| verify::verify_token(token, keys, &verify_config()))
+            .unwrap_or_else(|e| error::not_authorized(e.to_string()));
+        if verified.session_id().is_some_and(session_is_revoked) {
+            error::not_authorized(TokenError::RevokedSession.to_string());
+        }
+        identity::set_for_transaction(&verified.claims);
+        to_pg_uuid(verified.sub)
+    }
+
+    /// Add a verification (and, for oct keys, signing) key; returns its kid.
+    #[pg_extern(volatile)]
+    fn add_key(jwk: JsonB) -> String {
+        let parsed = keys::describe_jwk(&jwk.0)
+            .unwrap_or_else(|e| error::bad_argument(format!("auth.add_key: {e}")));
+        let mut stored = jwk.0.clone();
+        stored["kid"] = parsed.kid.clone().into();
+        stored["alg"] = keys::alg_name(parsed.alg).into();
+        Spi::run_with_args(
+            "INSERT INTO auth.keys (kid, kty, alg, jwk, public_jwk) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                parsed.kid.clone().into(),
+                parsed.kty.into(),
+                keys::alg_name(parsed.alg).into(),
+                JsonB(stored).into(),
+                JsonB(parsed.public).into(),
+            ],
+        )
+        .unwrap_or_else(|e| match e {
+            pgrx::spi::Error::DatumError(_) => {
+                error::bad_argument("auth.add_key: could not store key")
+            }
+            _ => error::bad_argument(format!(
+                "auth.add_key: a key with kid \"{}\" already exists",
+                parsed.kid
+            )),
+        });
+        parsed.kid
+    }
+
+    /// Stop accepting tokens signed with `kid` (and stop signing with it).
+    #[pg_extern(volatile)]
+    fn revoke_key(kid: &str) {
+        // No row limit: a limited DML statement would skip the AFTER STATEMENT trigger.
+        let revoked = Spi::connect_mut(|c| {
+            c.update("UPDATE auth.keys SET revoked_at = now() WHERE kid = $1 AND revoked_at IS NULL", None, &[kid.into()])
+                .map(|t| t.len())
+        })
+        .unwrap_or(0);
+        if revoked == 0 {
+            error::raise(
+                error::Code::ERRCODE_UNDEFINED_OBJECT,
+                format!("auth.revoke_key: no active key with kid \"{kid}\""),
+            );
+        }
+    }
+}
+
+/// Drop every backend's parsed keys (run by the trigger on auth.keys).
+#[pg_extern(volatile)]
+fn _invalidate_key_cache() {
+    let oid = KEY_CACHE.with(|c| c.borrow().as_ref().map(|(o, _)| *o));
+    let oid = oid.unwrap_or_else(|| {
+        Spi::get_one::<pg_sys::Oid>("SELECT 'auth.keys'::pg_catalog.regclass::pg_catalog.oid")
+            .ok()
+            .flatten()
+            .unwrap_or(pg_sys::InvalidOid)
+    });
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn uid_is_null_without_identity() {
+        assert_eq!(Spi::get_one::<bool>("SELECT auth.uid() IS NULL").unwrap(), Some(true));
+    }
+
+    #[pg_test]
+    fn key_cache_follows_auth_keys() {
+        // An HS256 token for k1 (exp 2100-01-01), verified, then refused once k1 is revoked.
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiIxMTExMTExMS0xMTExLTQxMTEtODExMS0xMTExMTExMTExMTEiLCJyb2xlIjoiYXV0aGVudGljYXRlZCIsImF1ZCI6ImF1dGhlbnRpY2F0ZWQiLCJlbWFpbCI6ImFsaWNlQGV4YW1wbGUuY29tIiwiZXhwIjo0MTAyNDQ0ODAwfQ.Da4Wn161a_DDXT_4tILZcy9O0UlLe9w2s6Y8dLYbbJM";
+        Spi::run(r#"SELECT auth.add_key('{"kty":"oct","kid":"k1","alg":"HS256","k":"aGVhbHRoX3JscyByZWdyZXNzaW9uIHNlY3JldCwgMzIrIGJ5dGVzIGxvbmchIQ"}')"#).unwrap();
+        let sub = Spi::get_one_with_args::<pgrx::Uuid>("SELECT auth.authenticate($1)", &[token.into()]).unwrap();
+        assert_eq!(sub.map(|u| u.to_string()), Some("11111111-1111-4111-8111-111111111111".into()));
+        Spi::run("SELECT auth.revoke_key('k1')").unwrap();
+        let after = pgrx::PgTryBuilder::new(|| Spi::get_one_with_args::<pgrx::Uuid>("SELECT auth.authenticate($1)", &[token.into()]).is_ok())
+            .catch_others(|_| false)
+            .execute();
+        assert!(!after, "a revoked key must not verify");
+    }
+}

@@ -1,0 +1,439 @@
+//! Verification of compact JWS access tokens: the pure core of `auth.authenticate`.
+//!
+//! The algorithm is always the key's, never the token's alone: a token whose header names
+//! another algorithm than its key is refused before any signature work (no `none`, no
+//! HS/RS confusion). Errors name the reason, never the token.
+use crate::auth::keys::{KeySet, VerifyingKey};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, decode_header, Validation};
+use serde_json::{Map, Value};
+use std::fmt;
+use uuid::Uuid;
+
+/// Tokens longer than this are refused unparsed (a cheap guard against memory abuse).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyConfig {
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+    pub leeway_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    Empty,
+    TooLarge,
+    Malformed(&'static str),
+    DuplicateClaim,
+    UnknownKey,
+    AlgorithmNotAllowed,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    MissingClaim(String),
+    Audience,
+    Issuer,
+    SubjectNotUuid,
+    RevokedSession,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Empty => write!(f, "token rejected: empty token"),
+            TokenError::TooLarge => {
+                write!(f, "token rejected: larger than {MAX_TOKEN_BYTES} bytes")
+            }
+            TokenError::Malformed(what) => write!(f, "token rejected: malformed token ({what})"),
+            TokenError::DuplicateClaim => {
+                write!(f, "token rejected: malformed token (duplicate JSON member)")
+            }
+            TokenError::UnknownKey => write!(
+                f,
+                "token rejected: unknown key (no key in auth.keys matches its kid and algorithm)"
+            ),
+            TokenError::AlgorithmNotAllowed => {
+                write!(f, "token rejected: algorithm not allowed for its key")
+            }
+            TokenError::BadSignature => write!(f, "token rejected: bad signature"),
+            TokenError::Expired => write!(f, "token rejected: expired"),
+            TokenError::NotYetValid => {
+                write!(f, "token rejected: not yet valid (nbf in the future)")
+            }
+            TokenError::MissingClaim(c) => {
+                write!(f, "token rejected: required claim \"{c}\" missing")
+            }
+            TokenError::Audience => write!(
+                f,
+                "token rejected: audience (aud) does not match health_rls.jwt_audience"
+            ),
+            TokenError::Issuer => write!(
+                f,
+                "token rejected: issuer (iss) does not match health_rls.jwt_issuer"
+            ),
+            TokenError::SubjectNotUuid => write!(f, "token rejected: sub claim is not a UUID"),
+            TokenError::RevokedSession => write!(f, "token rejected: revoked session"),
+        }
+    }
+}
+
+/// A token that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    pub sub: Uuid,
+    pub claims: Map<String, Value>,
+}
+
+impl VerifiedToken {
+    pub fn session_id(&self) -> Option<&str> {
+        self.claims.get("session_id").and_then(Value::as_str)
+    }
+}
+
+/// Verify signature and claims of `token` against `keys`. Session revocation is checked by
+/// the caller (it needs the database).
+pub fn verify_token(
+    token: &str,
+    keys: &KeySet,
+    config: &VerifyConfig,
+) -> Result<VerifiedToken, TokenError> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(TokenError::Empty);
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    let segments: Vec<&str> = token.split('.').collect();
+    if segments.len() != 3 {
+        return Err(TokenError::Malformed(
+            "a compact JWS has three dot-separated parts",
+        ));
+    }
+    if segments[2].is_empty() {
+        return Err(TokenError::BadSignature);
+    }
+    reject_duplicate_members(segments[0])?;
+    reject_duplicate_members(segments[1])?;
+    let header =
+        decode_header(token).map_err(|_| TokenError::Malformed("header is not a JWS header"))?;
+    let key = select_key(keys, header.kid.as_deref(), header.alg)?;
+    if header.alg != key.alg {
+        return Err(TokenError::AlgorithmNotAllowed);
+    }
+    let data = decode::<Map<String, Value>>(token, &key.decoding, &validation_for(key, config))
+        .map_err(map_error)?;
+    let claims = data.claims;
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or(TokenError::SubjectNotUuid)?;
+    Ok(VerifiedToken { sub, claims })
+}
+
+/// The key named by `kid`; without a kid, the only key whose algorithm matches.
+fn select_key<'k>(
+    keys: &'k KeySet,
+    kid: Option<&str>,
+    alg: jsonwebtoken::Algorithm,
+) -> Result<&'k VerifyingKey, TokenError> {
+    match kid {
+        Some(kid) => keys.by_kid(kid).ok_or(TokenError::UnknownKey),
+        None => {
+            let mut matching = keys.iter().filter(|k| k.alg == alg);
+            match (matching.next(), matching.next()) {
+                (Some(only), None) => Ok(only),
+                _ => Err(TokenError::UnknownKey),
+            }
+        }
+    }
+}
+
+fn validation_for(key: &VerifyingKey, config: &VerifyConfig) -> Validation {
+    let mut v = Validation::new(key.alg);
+    v.algorithms = vec![key.alg];
+    v.leeway = config.leeway_seconds;
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v.required_spec_claims = ["exp", "sub"].iter().map(|s| s.to_string()).collect();
+    match &config.audience {
+        Some(aud) => {
+            v.set_audience(&[aud]);
+            v.required_spec_claims.insert("aud".into());
+        }
+        None => v.validate_aud = false,
+    }
+    if let Some(iss) = &config.issuer {
+        v.set_issuer(&[iss]);
+        v.required_spec_claims.insert("iss".into());
+    }
+    v
+}
+
+fn map_error(e: jsonwebtoken::errors::Error) -> TokenError {
+    match e.kind() {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidAudience => TokenError::Audience,
+        ErrorKind::InvalidIssuer => TokenError::Issuer,
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::MissingAlgorithm
+        | ErrorKind::InvalidAlgorithmName => TokenError::AlgorithmNotAllowed,
+        ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
+        ErrorKind::InvalidClaimFormat(_) => {
+            TokenError::Malformed("a registered claim has the wrong type")
+        }
+        ErrorKind::Base64(_) => TokenError::Malformed("not base64url"),
+        ErrorKind::Json(_) => TokenError::Malformed("payload is not a JSON object"),
+        ErrorKind::Utf8(_) => TokenError::Malformed("not UTF-8"),
+        _ => TokenError::BadSignature,
+    }
+}
+
+/// JSON allows duplicate member names and parsers disagree on which one wins; a token whose
+/// header or payload has any is refused instead of guessed at.
+fn reject_duplicate_members(segment: &str) -> Result<(), TokenError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment.trim_end_matches('='))
+        .map_err(|_| TokenError::Malformed("not base64url"))?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    match serde::de::Deserialize::deserialize(&mut de).map(|StrictJson| ()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(TokenError::DuplicateClaim),
+        Err(_) => Err(TokenError::Malformed("segment is not JSON")),
+    }
+}
+
+const DUPLICATE: &str = "duplicate member";
+
+/// A JSON value walker that errors on any object with a repeated member name.
+struct StrictJson;
+
+impl<'de> serde::de::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = StrictJson;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_unit<E>(self) -> Result<StrictJson, E> {
+        Ok(StrictJson)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StrictJson, A::Error> {
+        while seq.next_element::<StrictJson>()?.is_some() {}
+        Ok(StrictJson)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StrictJson, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !seen.insert(k) {
+                return Err(serde::de::Error::custom(DUPLICATE));
+            }
+            map.next_value::<StrictJson>()?;
+        }
+        Ok(StrictJson)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::keys::parse_jwk;
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"an HS256 secret that is long enough for tests";
+    const SUB: &str = "8f14e45f-ceea-467f-a0e6-f6b53d2d6b0a";
+
+    fn hs_keys() -> KeySet {
+        use base64::Engine;
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET);
+        KeySet::from_keys(vec![parse_jwk(
+            &json!({"kty":"oct","kid":"k1","alg":"HS256","k":k}),
+        )
+        .unwrap()])
+    }
+
+    fn config() -> VerifyConfig {
+        VerifyConfig {
+            audience: Some("authenticated".into()),
+            issuer: None,
+            leeway_seconds: 30,
+        }
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn sign(claims: Value, kid: Option<&str>) -> String {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = kid.map(str::to_string);
+        encode(&h, &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    fn good_claims() -> Value {
+        json!({"sub": SUB, "aud": "authenticated", "exp": now() + 600, "role": "authenticated"})
+    }
+
+    #[test]
+    fn accepts_a_good_token_with_and_without_kid() {
+        for kid in [Some("k1"), None] {
+            let v = verify_token(&sign(good_claims(), kid), &hs_keys(), &config()).unwrap();
+            assert_eq!(v.sub.to_string(), SUB);
+        }
+    }
+
+    #[test]
+    fn rejects_expired_and_not_yet_valid() {
+        let mut c = good_claims();
+        c["exp"] = json!(now() - 120);
+        assert_eq!(
+            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
+            Err(TokenError::Expired)
+        );
+        let mut c = good_claims();
+        c["exp"] = json!(now() - 10); // inside the leeway
+        assert!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()).is_ok());
+        let mut c = good_claims();
+        c["nbf"] = json!(now() + 600);
+        assert_eq!(
+            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
+            Err(TokenError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn requires_exp_and_uuid_sub() {
+        let mut c = good_claims();
+        c.as_object_mut().unwrap().remove("exp");
+        assert!(matches!(
+            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
+            Err(TokenError::MissingClaim(_))
+        ));
+        let mut c = good_claims();
+        c["sub"] = json!("alice");
+        assert_eq!(
+            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
+            Err(TokenError::SubjectNotUuid)
+        );
+    }
+
+    #[test]
+    fn checks_audience_and_issuer() {
+        let mut c = good_claims();
+        c["aud"] = json!("someone-else");
+        assert_eq!(
+            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
+            Err(TokenError::Audience)
+        );
+        let cfg = VerifyConfig {
+            issuer: Some("https://issuer.example".into()),
+            ..config()
+        };
+        let mut c = good_claims();
+        c["iss"] = json!("https://evil.example");
+        assert_eq!(
+            verify_token(&sign(c, Some("k1")), &hs_keys(), &cfg),
+            Err(TokenError::Issuer)
+        );
+    }
+
+    #[test]
+    fn rejects_tampering_unknown_kid_alg_none_and_duplicates() {
+        let token = sign(good_claims(), Some("k1"));
+        let parts: Vec<&str> = token.split('.').collect();
+        use base64::Engine;
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let mut evil = good_claims();
+        evil["sub"] = json!("00000000-0000-4000-8000-000000000000");
+        let tampered = format!("{}.{}.{}", parts[0], b64(&evil), parts[2]);
+        assert_eq!(
+            verify_token(&tampered, &hs_keys(), &config()),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            verify_token(&sign(good_claims(), Some("nope")), &hs_keys(), &config()),
+            Err(TokenError::UnknownKey)
+        );
+        let none = format!("{}.{}.", b64(&json!({"alg":"none","kid":"k1"})), parts[1]);
+        assert!(verify_token(&none, &hs_keys(), &config()).is_err());
+        let none_sig = format!(
+            "{}.{}.{}",
+            b64(&json!({"alg":"none","kid":"k1"})),
+            parts[1],
+            parts[2]
+        );
+        assert!(verify_token(&none_sig, &hs_keys(), &config()).is_err());
+        let hs512 = format!(
+            "{}.{}.{}",
+            b64(&json!({"alg":"HS512","kid":"k1"})),
+            parts[1],
+            parts[2]
+        );
+        assert_eq!(
+            verify_token(&hs512, &hs_keys(), &config()),
+            Err(TokenError::AlgorithmNotAllowed)
+        );
+        let dup_payload = format!(
+            r#"{{"sub":"{SUB}","sub":"00000000-0000-4000-8000-000000000000","exp":{}}}"#,
+            now() + 60
+        );
+        let dup = format!(
+            "{}.{}.{}",
+            parts[0],
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(dup_payload),
+            parts[2]
+        );
+        assert_eq!(
+            verify_token(&dup, &hs_keys(), &config()),
+            Err(TokenError::DuplicateClaim)
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_without_echoing_it() {
+        for junk in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d",
+            "!!!.@@@.###",
+            &"x".repeat(MAX_TOKEN_BYTES + 1),
+        ] {
+            let err = verify_token(junk, &hs_keys(), &config()).unwrap_err();
+            if junk.len() > 3 {
+                assert!(!err.to_string().contains(junk), "{err}");
+            }
+        }
+    }
+}

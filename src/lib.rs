@@ -1,0 +1,33 @@
+//! health_rls: a secure-by-default backend for personal health data.
+//!
+//! This file only wires the modules together; each concern lives in its own module
+//! (see DESIGN.md §6). The pgrx glue stays thin, the logic sits in plain Rust.
+use pgrx::prelude::*;
+
+pub mod auth;
+pub mod error;
+pub mod settings;
+
+::pgrx::pg_module_magic!(name, version);
+
+// Schemas and objects every other piece of SQL depends on. `bootstrap` is the first
+// hand-written SQL the extension runs; pgrx's generated functions follow it.
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::init();
+    auth::init();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
+
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
