@@ -18,6 +18,9 @@ extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pub extern "C-unwind" fn _PG_init() {
     settings::init();
     auth::init();
+    // Drop placeholders an application role may have SET under our prefix before the library
+    // was loaded, and refuse new ones: only the settings defined above exist.
+    unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"health_rls".as_ptr()) };
 }
 
 #[cfg(test)]
