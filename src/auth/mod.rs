@@ -131,7 +131,7 @@ mod auth {
     /// The current user's id (`sub`), NULL when nobody is authenticated.
     #[pg_extern(stable, parallel_safe)]
     fn uid() -> Option<pgrx::Uuid> {
-        identity::current().sub.map(to_pg_uuid)
+        identity::current_sub().map(to_pg_uuid)
     }
 
     /// All claims of the current identity, NULL when there is none.
