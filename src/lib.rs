@@ -6,6 +6,7 @@ use pgrx::prelude::*;
 
 pub mod auth;
 pub mod error;
+pub mod health;
 pub mod settings;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -18,6 +19,7 @@ extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pub extern "C-unwind" fn _PG_init() {
     settings::init();
     auth::init();
+    health::init();
     // Drop placeholders an application role may have SET under our prefix before the library
     // was loaded, and refuse new ones: only the settings defined above exist.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"health_rls".as_ptr()) };

@@ -1,0 +1,104 @@
+//! `health.create_metric_table(name)`: the standard sample table of DESIGN.md §3.
+use crate::error;
+use pgrx::prelude::*;
+
+/// DDL of the standard table, for an already quoted (possibly schema-qualified) name.
+///
+/// Decisions, so a DBA can rely on them:
+/// - A re-sent sample is the same (user_id, kind, recorded_at, source): a device sends a
+///   sample again with the same timestamp, and two devices measuring the same instant are two
+///   samples. The value is not part of the key (a corrected re-send is still a duplicate; fix
+///   it with UPDATE). `NULLS NOT DISTINCT` (PostgreSQL 15) makes a sample without a source a
+///   duplicate of itself too, where a plain UNIQUE would store NULL-source re-sends twice.
+/// - That unique index is declared `(user_id, kind, recorded_at DESC, source)`, so the one index
+///   is both the duplicate check and the `(user_id, kind, recorded_at desc)` index that serves
+///   "latest samples of a kind for this user": one index to maintain per insert, not two.
+/// - Values are stored in the kind's canonical unit (the trigger rewrites them), so queries
+///   never convert; `unit` keeps saying what the number means.
+pub fn metric_table_ddl(table: &str) -> Vec<String> {
+    vec![
+        format!(
+            "CREATE TABLE {table} (\n\
+             \x20   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n\
+             \x20   user_id     uuid NOT NULL DEFAULT auth.uid(),\n\
+             \x20   kind        text NOT NULL REFERENCES health.metric_kinds (code),\n\
+             \x20   value       double precision NOT NULL,\n\
+             \x20   unit        text NOT NULL,\n\
+             \x20   recorded_at timestamptz NOT NULL,\n\
+             \x20   source      text,\n\
+             \x20   created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()\n\
+             )"
+        ),
+        format!("CREATE UNIQUE INDEX ON {table} (user_id, kind, recorded_at DESC, source) NULLS NOT DISTINCT"),
+        format!(
+            "CREATE TRIGGER normalize_sample BEFORE INSERT OR UPDATE OF kind, value, unit ON {table} \
+             FOR EACH ROW EXECUTE FUNCTION health.normalize_sample()"
+        ),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO authenticated"),
+        format!(
+            "COMMENT ON TABLE {table} IS 'Health samples (health.create_metric_table): values in the canonical unit of health.metric_kinds, one row per (user_id, kind, recorded_at, source), owner-only RLS'"
+        ),
+    ]
+}
+
+/// Quote a table name written as in SQL (`metrics`, `public.metrics`, `"My Metrics"`).
+fn quoted_name(name: &str) -> String {
+    Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p.part), '.' ORDER BY p.n) \
+           FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) WITH ORDINALITY AS p(part, n)",
+        &[name.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| error::bad_argument(format!("health.create_metric_table: invalid table name {name:?}")))
+}
+
+pub fn create_metric_table(name: &str) -> pg_sys::Oid {
+    let table = quoted_name(name);
+    let role_exists = Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated')",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if !role_exists {
+        error::bad_argument("health.create_metric_table: role \"authenticated\" does not exist; run SELECT auth.create_roles() first");
+    }
+    for statement in metric_table_ddl(&table) {
+        Spi::run(&statement).unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: {e}")));
+    }
+    let oid = Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[table.as_str().into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| error::bad_argument(format!("health.create_metric_table: {table} was not created")));
+    // Owner-only RLS and per-user realtime (DESIGN §4, §5). These run as the caller, who has
+    // just created (and so owns) the table.
+    Spi::run_with_args(
+        "SELECT pg_catalog.count(*) FROM health_rls.enable_owner_rls($1::pg_catalog.regclass, 'user_id', \
+         '{select,insert,update,delete}', '{authenticated}')",
+        &[oid.into()],
+    )
+    .unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: enabling RLS failed: {e}")));
+    Spi::run_with_args("SELECT health_rls.enable_realtime($1::pg_catalog.regclass)", &[oid.into()])
+        .unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: enabling realtime failed: {e}")));
+    oid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_uses_the_quoted_name_everywhere() {
+        let ddl = metric_table_ddl(r#"public."a""; drop table x; --""#);
+        assert_eq!(ddl.len(), 5);
+        for s in &ddl {
+            assert!(s.contains(r#"public."a""; drop table x; --""#), "{s}");
+        }
+        assert!(ddl[1].contains("(user_id, kind, recorded_at DESC, source) NULLS NOT DISTINCT"));
+        assert!(ddl[0].contains("user_id     uuid NOT NULL DEFAULT auth.uid()"));
+    }
+}
