@@ -5,6 +5,7 @@
 use pgrx::prelude::*;
 
 pub mod auth;
+pub mod policy;
 pub mod error;
 pub mod settings;
 
