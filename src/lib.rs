@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 pub mod auth;
 pub mod policy;
 pub mod audit;
+pub mod realtime;
 pub mod error;
 pub mod settings;
 
