@@ -1,5 +1,7 @@
 //! Identity: schema `auth` (DESIGN.md §2).
+pub mod accounts;
 pub mod identity;
+pub mod passwords;
 pub mod keys;
 pub mod verify;
 
