@@ -13,3 +13,6 @@ END $$;
 REVOKE ALL ON FUNCTION auth.keys_changed() FROM PUBLIC;
 CREATE TRIGGER keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON auth.keys
     FOR EACH STATEMENT EXECUTE FUNCTION auth.keys_changed();
+
+-- sign_up/sign_in are for the API's anonymous role as well as signed-in users.
+GRANT EXECUTE ON FUNCTION auth.sign_up(text, text), auth.sign_in(text, text), auth.sign_out() TO PUBLIC;

@@ -5,6 +5,9 @@
 use pgrx::prelude::*;
 
 pub mod auth;
+pub mod policy;
+pub mod audit;
+pub mod realtime;
 pub mod error;
 pub mod health;
 pub mod settings;

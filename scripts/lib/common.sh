@@ -49,7 +49,8 @@ cluster_start() {
     local opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     local o
     for o in "$@"; do opts="$opts -c $o"; done
-    as_pg "$(pg_bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w start >/dev/null \
+    # No RUST_BACKTRACE in the server: pgrx would append backtraces to error DETAILs.
+    as_pg env -u RUST_BACKTRACE "$(pg_bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w start >/dev/null \
         || { cat "$dir/server.log"; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres CLUSTER_DIR=$dir
 }

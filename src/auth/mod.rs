@@ -1,5 +1,7 @@
 //! Identity: schema `auth` (DESIGN.md §2).
+pub mod accounts;
 pub mod identity;
+pub mod passwords;
 pub mod keys;
 pub mod verify;
 
@@ -170,6 +172,16 @@ mod auth {
     fn add_key(jwk: JsonB) -> String {
         let parsed = keys::describe_jwk(&jwk.0)
             .unwrap_or_else(|e| error::bad_argument(format!("auth.add_key: {e}")));
+        let taken = Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM auth.keys WHERE kid OPERATOR(pg_catalog.=) $1)",
+            &[parsed.kid.as_str().into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if taken {
+            error::bad_argument(format!("auth.add_key: a key with kid \"{}\" already exists (revoke_key keeps revoked kids reserved)", parsed.kid));
+        }
         let mut stored = jwk.0.clone();
         stored["kid"] = parsed.kid.clone().into();
         stored["alg"] = keys::alg_name(parsed.alg).into();
@@ -183,15 +195,7 @@ mod auth {
                 JsonB(parsed.public).into(),
             ],
         )
-        .unwrap_or_else(|e| match e {
-            pgrx::spi::Error::DatumError(_) => {
-                error::bad_argument("auth.add_key: could not store key")
-            }
-            _ => error::bad_argument(format!(
-                "auth.add_key: a key with kid \"{}\" already exists",
-                parsed.kid
-            )),
-        });
+        .unwrap_or_else(|e| error::raise(error::Code::ERRCODE_INTERNAL_ERROR, format!("auth.add_key: could not store the key: {e}")));
         parsed.kid
     }
 

@@ -1,0 +1,91 @@
+//! Shared by the client integration tests: a connection to the throwaway cluster that
+//! `scripts/integration` starts, tokens signed like a real identity provider would, and
+//! LISTEN connections that collect notifications.
+#![allow(dead_code)]
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+pub const HS_SECRET: &[u8] = b"integration-test HS256 secret of 32+ bytes";
+
+pub fn dsn() -> String {
+    std::env::var("HEALTH_RLS_TEST_DSN")
+        .expect("HEALTH_RLS_TEST_DSN is not set: run these tests through scripts/integration (it starts the cluster)")
+}
+
+pub async fn connect() -> Client {
+    let (client, conn) = tokio_postgres::connect(&dsn(), NoTls).await.expect("connect");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// A connection whose notifications arrive on the returned receiver.
+pub async fn connect_listening() -> (Client, mpsc::UnboundedReceiver<(String, String)>) {
+    let (client, mut conn) = tokio_postgres::connect(&dsn(), NoTls).await.expect("connect");
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(msg) = futures_util::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            match msg {
+                Ok(AsyncMessage::Notification(n)) => {
+                    let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    (client, rx)
+}
+
+/// Idempotent set-up shared by every test (serialised: tests run concurrently): extension, Supabase roles, the HS256 key "it1".
+pub async fn prepare(admin: &Client) {
+    use base64::Engine;
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(HS_SECRET);
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_advisory_lock(20261124);
+             CREATE EXTENSION IF NOT EXISTS health_rls;
+             SELECT auth.create_roles();
+             DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM auth.keys WHERE kid = 'it1') THEN
+                 PERFORM auth.add_key('{{\"kty\":\"oct\",\"kid\":\"it1\",\"alg\":\"HS256\",\"k\":\"{k}\"}}');
+               END IF;
+             END $$;
+             SELECT pg_advisory_unlock(20261124);"
+        ))
+        .await
+        .expect("prepare");
+}
+
+pub fn token_for(sub: &uuid::Uuid) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("it1".into());
+    let claims = serde_json::json!({"sub": sub.to_string(), "role": "authenticated", "aud": "authenticated", "exp": now + 3600});
+    encode(&header, &claims, &EncodingKey::from_secret(HS_SECRET)).unwrap()
+}
+
+/// The caller's channel, asked the way an app or relay would: authenticate, then my_channel().
+pub async fn channel_of(client: &Client, token: &str) -> String {
+    client.batch_execute("BEGIN").await.unwrap();
+    client.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
+    let ch: String = client.query_one("SELECT auth.my_channel()", &[]).await.unwrap().get(0);
+    client.batch_execute("COMMIT").await.unwrap();
+    ch
+}
+
+/// Collect notifications until `quiet` passes without one (or `max` in total).
+pub async fn drain(rx: &mut mpsc::UnboundedReceiver<(String, String)>, quiet: Duration, max: Duration) -> Vec<(String, String)> {
+    let start = std::time::Instant::now();
+    let mut out = Vec::new();
+    while start.elapsed() < max {
+        match tokio::time::timeout(quiet, rx.recv()).await {
+            Ok(Some(n)) => out.push(n),
+            _ => break,
+        }
+    }
+    out
+}

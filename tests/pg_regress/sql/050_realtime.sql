@@ -1,0 +1,60 @@
+-- Realtime channels as capabilities; enable_realtime/disable_realtime.
+begin;
+\i fixtures/setup.sql
+create table pulses (id bigint generated always as identity primary key, user_id uuid not null default auth.uid(),
+                     kind text, value float8, recorded_at timestamptz default now());
+select count(*) from health_rls.enable_owner_rls('pulses', commands => '{all}');
+select * from health_rls.enable_realtime('pulses');
+select tgname from pg_trigger where tgrelid = 'pulses'::regclass order by 1;
+-- Idempotent: a second call leaves the same three triggers.
+select count(*) from health_rls.enable_realtime('pulses');
+select tgname from pg_trigger where tgrelid = 'pulses'::regclass order by 1;
+
+set local role authenticated;
+select auth.my_channel() is null as nobody_no_channel;
+select auth.authenticate(:'alice') is not null as alice;
+select auth.my_channel() as alice_channel \gset
+select length(:'alice_channel') as len, :'alice_channel' like 'hrls\_%' as prefixed,
+       position(replace(:'alice_id', '-', '') in :'alice_channel') = 0 as not_the_plain_id;
+select auth.authenticate(:'bob') is not null as bob;
+select auth.my_channel() <> :'alice_channel' as bob_has_another_channel;
+-- An application role can neither compute someone else's channel nor read the secret,
+-- nor send notifications in the trigger's name.
+\set VERBOSITY sqlstate
+savepoint s;
+select health_rls.channel_for(:'alice_id');
+rollback to savepoint s;
+select * from health_rls.realtime_secret;
+rollback to savepoint s;
+select health_rls._realtime_send(:'alice_id', 'x', 'INSERT', 'id', '{}');
+rollback to savepoint s;
+\set VERBOSITY default
+select health_rls.channel_for(:'alice_id');
+rollback to savepoint s;
+-- Writes through the trigger work for the app role (the trigger runs as the extension owner).
+insert into pulses (kind, value) values ('heart_rate', 61), ('heart_rate', 62);
+update pulses set value = 63 where value = 62;
+delete from pulses where value = 61;
+select count(*) from pulses;
+reset role;
+-- The superuser (extension owner) can map a user to a channel; it matches my_channel().
+select health_rls.channel_for(:'alice_id') = :'alice_channel' as channel_for_matches;
+
+-- Errors and the RLS warning.
+create table no_rls (id int primary key, user_id uuid);
+select count(*) from health_rls.enable_realtime('no_rls');
+create table no_key (user_id uuid);
+savepoint e;
+select health_rls.enable_realtime('no_key');
+rollback to savepoint e;
+select health_rls.enable_realtime('pulses', 'missing');
+rollback to savepoint e;
+select health_rls.enable_realtime('pulses', 'kind');
+rollback to savepoint e;
+select health_rls.enable_realtime('pulses', payload => 'everything');
+rollback to savepoint e;
+-- The audit lists realtime on a table without RLS.
+select lint, object from health_rls.audit() where lint = 'realtime_without_rls';
+select * from health_rls.disable_realtime('pulses');
+select count(*) as triggers_left from pg_trigger where tgrelid = 'pulses'::regclass and not tgisinternal;
+rollback;

@@ -1,0 +1,185 @@
+//! Realtime with real connections: each user LISTENs on its own channel, an attacker LISTENs on
+//! every channel name it can derive from the victims' plain ids, both users write.
+mod common;
+
+use common::*;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn ids_in(payloads: &[(String, String)], op: &str) -> Vec<i64> {
+    payloads
+        .iter()
+        .filter_map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).ok())
+        .filter(|v| v["op"] == op)
+        .flat_map(|v| v["rows"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["id"].as_i64().expect("every row carries its id"))
+        .collect()
+}
+
+fn guesses(uid: &uuid::Uuid) -> Vec<String> {
+    let plain = uid.to_string();
+    let simple = uid.simple().to_string();
+    let sha = hex(&Sha256::digest(uid.as_bytes()));
+    let sha_text = hex(&Sha256::digest(plain.as_bytes()));
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"").unwrap();
+    mac.update(b"health_rls channel v1:");
+    mac.update(uid.as_bytes());
+    let empty_key = hex(&mac.finalize().into_bytes());
+    vec![
+        plain.clone(),
+        simple.clone(),
+        format!("hrls_{simple}"),
+        format!("hrls_{plain}"),
+        format!("hrls_{}", &sha[..40]),
+        format!("hrls_{}", &sha_text[..40]),
+        format!("hrls_{}", &empty_key[..40]),
+        format!("user:{plain}"),
+        format!("realtime:{plain}"),
+    ]
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_user_hears_exactly_its_own_events() {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS rt_samples;
+             CREATE TABLE rt_samples (id bigint generated always as identity primary key,
+                 user_id uuid not null default auth.uid(), kind text not null, value float8,
+                 recorded_at timestamptz not null default now());
+             SELECT count(*) FROM health_rls.enable_owner_rls('rt_samples', commands => '{all}');
+             SELECT count(*) FROM health_rls.enable_realtime('rt_samples');",
+        )
+        .await
+        .unwrap();
+
+    let alice = uuid::Uuid::new_v4();
+    let bob = uuid::Uuid::new_v4();
+    let (alice_l, mut alice_rx) = connect_listening().await;
+    let (bob_l, mut bob_rx) = connect_listening().await;
+    let (attacker, mut attacker_rx) = connect_listening().await;
+    let alice_ch = channel_of(&alice_l, &token_for(&alice)).await;
+    let bob_ch = channel_of(&bob_l, &token_for(&bob)).await;
+    assert_ne!(alice_ch, bob_ch);
+    alice_l.batch_execute(&format!("LISTEN \"{alice_ch}\"")).await.unwrap();
+    bob_l.batch_execute(&format!("LISTEN \"{bob_ch}\"")).await.unwrap();
+    for g in guesses(&alice).into_iter().chain(guesses(&bob)) {
+        assert_ne!(g, alice_ch);
+        assert_ne!(g, bob_ch);
+        attacker.batch_execute(&format!("LISTEN \"{g}\"")).await.unwrap();
+    }
+
+    // Writers: the API's shape — one transaction per request, role authenticated, a verified token.
+    let w = connect().await;
+    let write = |token: String, sql: &'static str| {
+        let w = &w;
+        async move {
+            w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+            w.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
+            let ids: Vec<i64> = w.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+            w.batch_execute("COMMIT").await.unwrap();
+            ids
+        }
+    };
+    let (ta, tb) = (token_for(&alice), token_for(&bob));
+    let mut alice_inserted = Vec::new();
+    for _ in 0..3 {
+        alice_inserted.extend(write(ta.clone(), "INSERT INTO rt_samples (kind, value) VALUES ('heart_rate', 70) RETURNING id").await);
+    }
+    let mut bob_inserted = Vec::new();
+    for _ in 0..2 {
+        bob_inserted.extend(write(tb.clone(), "INSERT INTO rt_samples (kind, value) VALUES ('steps', 100) RETURNING id").await);
+    }
+    let alice_updated = write(ta.clone(), "UPDATE rt_samples SET value = 71 RETURNING id").await;
+    let bob_updated = write(tb.clone(), "UPDATE rt_samples SET value = 101 RETURNING id").await;
+    let alice_deleted = write(ta.clone(), "DELETE FROM rt_samples WHERE id = (SELECT min(id) FROM rt_samples) RETURNING id").await;
+    assert_eq!((alice_updated.len(), bob_updated.len(), alice_deleted.len()), (3, 2, 1), "RLS scoped every write");
+
+    // A rolled-back insert is never announced.
+    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    w.query_one("SELECT auth.authenticate($1)", &[&ta]).await.unwrap();
+    w.execute("INSERT INTO rt_samples (kind, value) VALUES ('heart_rate', 99)", &[]).await.unwrap();
+    w.batch_execute("ROLLBACK").await.unwrap();
+
+    // A 5,000-row batch arrives complete, split under the 8000-byte limit.
+    let batch = write(
+        tb.clone(),
+        "INSERT INTO rt_samples (kind, value, recorded_at)
+         SELECT 'heart_rate', 60 + g % 40, now() - g * interval '1 second' FROM generate_series(1, 5000) g RETURNING id",
+    )
+    .await;
+
+    let quiet = Duration::from_millis(1500);
+    let got_alice = drain(&mut alice_rx, quiet, Duration::from_secs(20)).await;
+    let got_bob = drain(&mut bob_rx, quiet, Duration::from_secs(20)).await;
+    let got_attacker = drain(&mut attacker_rx, Duration::from_millis(300), Duration::from_secs(2)).await;
+
+    assert!(got_attacker.is_empty(), "the attacker heard {} notifications", got_attacker.len());
+    assert!(got_alice.iter().all(|(c, _)| *c == alice_ch));
+    assert!(got_bob.iter().all(|(c, _)| *c == bob_ch));
+    for (_, p) in got_alice.iter().chain(&got_bob) {
+        assert!(p.len() < 8000, "payload of {} bytes", p.len());
+        assert!(!p.contains("\"value\""), "keys payloads carry no health values");
+    }
+
+    // Alice: 3 single-row inserts, 1 update statement, 1 delete = 5 notifications.
+    assert_eq!(got_alice.len(), 5, "alice: {got_alice:?}");
+    assert_eq!(ids_in(&got_alice, "INSERT"), alice_inserted);
+    assert_eq!(ids_in(&got_alice, "UPDATE").into_iter().collect::<BTreeSet<_>>(), alice_updated.iter().copied().collect());
+    assert_eq!(ids_in(&got_alice, "DELETE"), alice_deleted);
+
+    // Bob: 2 inserts, 1 update, and the batch split into parts whose ids add up exactly.
+    let batch_ids: BTreeSet<i64> = batch.iter().copied().collect();
+    let bob_insert_ids = ids_in(&got_bob, "INSERT");
+    assert_eq!(bob_insert_ids.len(), 2 + 5000, "no id lost or repeated");
+    let heard: BTreeSet<i64> = bob_insert_ids.iter().copied().collect();
+    assert!(batch_ids.is_subset(&heard));
+    assert!(bob_inserted.iter().all(|i| heard.contains(i)));
+    let batch_parts = got_bob.len() - 3;
+    assert!(batch_parts > 1, "a 5,000-row batch needs several notifications");
+    assert_eq!(ids_in(&got_bob, "UPDATE").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_change_is_told_to_old_and_new_owner() {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS rt_moves;
+             CREATE TABLE rt_moves (id bigint generated always as identity primary key,
+                 user_id uuid not null, note text);
+             SELECT count(*) FROM health_rls.enable_owner_rls('rt_moves', commands => '{all}');
+             SELECT count(*) FROM health_rls.enable_realtime('rt_moves', payload => 'row');",
+        )
+        .await
+        .unwrap();
+    let (old_owner, new_owner) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (l_old, mut rx_old) = connect_listening().await;
+    let (l_new, mut rx_new) = connect_listening().await;
+    let ch_old = channel_of(&l_old, &token_for(&old_owner)).await;
+    let ch_new = channel_of(&l_new, &token_for(&new_owner)).await;
+    l_old.batch_execute(&format!("LISTEN \"{ch_old}\"")).await.unwrap();
+    l_new.batch_execute(&format!("LISTEN \"{ch_new}\"")).await.unwrap();
+
+    admin.execute("INSERT INTO rt_moves (user_id, note) VALUES ($1, 'first')", &[&old_owner]).await.unwrap();
+    admin.execute("UPDATE rt_moves SET user_id = $1, note = 'moved'", &[&new_owner]).await.unwrap();
+    admin.execute("DELETE FROM rt_moves", &[]).await.unwrap();
+
+    let got_old = drain(&mut rx_old, Duration::from_millis(800), Duration::from_secs(10)).await;
+    let got_new = drain(&mut rx_new, Duration::from_millis(800), Duration::from_secs(10)).await;
+    let ops = |v: &[(String, String)]| -> Vec<String> {
+        v.iter().map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["op"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ops(&got_old), ["INSERT", "UPDATE"], "the old owner hears its row leave, nothing after");
+    assert!(!got_old[1].1.contains("moved"), "the old owner gets the old row, not the new owner's data");
+    assert_eq!(ops(&got_new), ["UPDATE", "DELETE"], "the new owner hears the move and the delete");
+    assert!(got_new[0].1.contains("moved"), "row payloads carry the row");
+}
