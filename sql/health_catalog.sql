@@ -97,6 +97,7 @@ VALUES
 -- (and restored) as data, so a restore neither loses them nor duplicates the seed.
 SELECT pg_catalog.pg_extension_config_dump('health.metric_kinds', 'WHERE NOT seeded');
 GRANT SELECT ON health.metric_kinds TO PUBLIC;   -- reference data, read by validation as the caller
+GRANT REFERENCES (code) ON health.metric_kinds TO PUBLIC;   -- so a non-superuser DBA can create metric tables
 
 CREATE TRIGGER metric_kinds_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health.metric_kinds

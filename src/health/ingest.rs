@@ -146,8 +146,9 @@ fn insert_valid(table: &str, caller: pgrx::Uuid, rows: &[Row], first_of: &HashMa
     let sql = format!(
         "INSERT INTO {table} AS t (user_id, kind, value, unit, recorded_at, source) \
          SELECT $1, s.kind, s.value, s.unit, s.recorded_at, s.source \
-           FROM pg_catalog.unnest($2::pg_catalog.text[], $3::pg_catalog.float8[], $4::pg_catalog.text[], \
-                                  $5::pg_catalog.timestamptz[], $6::pg_catalog.text[]) \
+           FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.float8[]), \
+                           pg_catalog.unnest($4::pg_catalog.text[]), pg_catalog.unnest($5::pg_catalog.timestamptz[]), \
+                           pg_catalog.unnest($6::pg_catalog.text[])) \
                 AS s(kind, value, unit, recorded_at, source) \
          ON CONFLICT DO NOTHING \
          RETURNING t.id::pg_catalog.int8, t.kind::pg_catalog.text, t.recorded_at, t.source::pg_catalog.text"
@@ -185,7 +186,8 @@ fn find_existing(table: &str, caller: pgrx::Uuid, rows: &[&Row], outcomes: &mut 
     }
     let sql = format!(
         "SELECT s.ord, t.id::pg_catalog.int8 \
-           FROM pg_catalog.unnest($2::pg_catalog.int4[], $3::pg_catalog.text[], $4::pg_catalog.timestamptz[], $5::pg_catalog.text[]) \
+           FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int4[]), pg_catalog.unnest($3::pg_catalog.text[]), \
+                           pg_catalog.unnest($4::pg_catalog.timestamptz[]), pg_catalog.unnest($5::pg_catalog.text[])) \
                 AS s(ord, kind, recorded_at, source) \
            JOIN {table} AS t ON t.user_id OPERATOR(pg_catalog.=) $1 AND t.kind OPERATOR(pg_catalog.=) s.kind \
                 AND t.recorded_at OPERATOR(pg_catalog.=) s.recorded_at AND t.source IS NOT DISTINCT FROM s.source"
@@ -222,7 +224,8 @@ fn store_rejected(table: &str, caller: pgrx::Uuid, rejected: &[(i32, &Value, Rej
             .update(
                 "INSERT INTO health.rejected_samples (user_id, target_table, ord, sample, reason, sqlstate) \
                  SELECT $1, $2, s.ord, s.sample, s.reason, s.sqlstate \
-                   FROM pg_catalog.unnest($3::pg_catalog.int4[], $4::pg_catalog.jsonb[], $5::pg_catalog.text[], $6::pg_catalog.text[]) \
+                   FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.jsonb[]), \
+                                   pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest($6::pg_catalog.text[])) \
                         AS s(ord, sample, reason, sqlstate) \
                  RETURNING id, ord",
                 None,

@@ -29,7 +29,7 @@ unsafe impl pgrx::callconv::BoxRet for Regclass {
 extension_sql_file!(
     "../../sql/health_catalog.sql",
     name = "health_catalog",
-    requires = ["bootstrap", "auth_tables", crate::auth::auth::uid, health::is_unit, health::metric_kinds_changed]
+    requires = ["bootstrap", "auth_tables", auth::auth::uid, health::is_unit, health::metric_kinds_changed]
 );
 
 #[pg_schema]

@@ -34,7 +34,6 @@ pub fn metric_table_ddl(table: &str) -> Vec<String> {
             "CREATE TRIGGER normalize_sample BEFORE INSERT OR UPDATE OF kind, value, unit ON {table} \
              FOR EACH ROW EXECUTE FUNCTION health.normalize_sample()"
         ),
-        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO authenticated"),
         format!(
             "COMMENT ON TABLE {table} IS 'Health samples (health.create_metric_table): values in the canonical unit of health.metric_kinds, one row per (user_id, kind, recorded_at, source), owner-only RLS'"
         ),
@@ -55,15 +54,6 @@ fn quoted_name(name: &str) -> String {
 
 pub fn create_metric_table(name: &str) -> pg_sys::Oid {
     let table = quoted_name(name);
-    let role_exists = Spi::get_one::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'authenticated')",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false);
-    if !role_exists {
-        error::bad_argument("health.create_metric_table: role \"authenticated\" does not exist; run SELECT auth.create_roles() first");
-    }
     for statement in metric_table_ddl(&table) {
         Spi::run(&statement).unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: {e}")));
     }
@@ -74,8 +64,8 @@ pub fn create_metric_table(name: &str) -> pg_sys::Oid {
     .ok()
     .flatten()
     .unwrap_or_else(|| error::bad_argument(format!("health.create_metric_table: {table} was not created")));
-    // Owner-only RLS and per-user realtime (DESIGN §4, §5). These run as the caller, who has
-    // just created (and so owns) the table.
+    // Owner-only RLS (with the grants to authenticated) and per-user realtime (DESIGN §4, §5).
+    // These run as the caller, who has just created (and so owns) the table.
     Spi::run_with_args(
         "SELECT pg_catalog.count(*) FROM health_rls.enable_owner_rls($1::pg_catalog.regclass, 'user_id', \
          '{select,insert,update,delete}', '{authenticated}')",
@@ -94,7 +84,7 @@ mod tests {
     #[test]
     fn ddl_uses_the_quoted_name_everywhere() {
         let ddl = metric_table_ddl(r#"public."a""; drop table x; --""#);
-        assert_eq!(ddl.len(), 5);
+        assert_eq!(ddl.len(), 4);
         for s in &ddl {
             assert!(s.contains(r#"public."a""; drop table x; --""#), "{s}");
         }
