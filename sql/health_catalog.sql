@@ -127,8 +127,11 @@ CREATE TABLE health.rejected_samples (
     sample       jsonb NOT NULL,           -- the element exactly as sent
     reason       text NOT NULL,
     sqlstate     text NOT NULL,            -- 22023 unknown kind/unit, 22003 range, 22P02 malformed, 42501 other user
-    received_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    received_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- A re-sent batch must not store its rejects twice: one row per distinct element per table.
+    sample_md5   uuid NOT NULL GENERATED ALWAYS AS (pg_catalog.md5(sample::text)::uuid) STORED
 );
+CREATE UNIQUE INDEX rejected_samples_once ON health.rejected_samples (user_id, target_table, sample_md5);
 CREATE INDEX rejected_samples_user_id_received_at_idx ON health.rejected_samples (user_id, received_at DESC);
 SELECT pg_catalog.pg_extension_config_dump('health.rejected_samples', '');
 SELECT pg_catalog.pg_extension_config_dump('health.rejected_samples_id_seq', '');

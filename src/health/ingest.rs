@@ -210,7 +210,8 @@ fn find_existing(table: &str, caller: pgrx::Uuid, rows: &[&Row], outcomes: &mut 
     });
 }
 
-/// Keep every rejected sample, as sent, with its reason (one insert).
+/// Keep every rejected sample, as sent, with its reason (one insert). A sample rejected
+/// before (a re-sent batch) is not stored again: it reports the id of the stored copy.
 fn store_rejected(table: &str, caller: pgrx::Uuid, rejected: &[(i32, &Value, Rejection)], outcomes: &mut [Outcome]) {
     let ords: Vec<i32> = rejected.iter().map(|(o, _, _)| *o).collect();
     let samples: Vec<JsonB> = rejected.iter().map(|(_, v, _)| JsonB((*v).clone())).collect();
@@ -219,6 +220,7 @@ fn store_rejected(table: &str, caller: pgrx::Uuid, rejected: &[(i32, &Value, Rej
     for (ord, _, r) in rejected {
         outcomes[*ord as usize - 1].error = Some(r.reason.clone());
     }
+    let mut stored = 0;
     Spi::connect_mut(|c| {
         let returned = c
             .update(
@@ -227,9 +229,10 @@ fn store_rejected(table: &str, caller: pgrx::Uuid, rejected: &[(i32, &Value, Rej
                    FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.jsonb[]), \
                                    pg_catalog.unnest($5::pg_catalog.text[]), pg_catalog.unnest($6::pg_catalog.text[])) \
                         AS s(ord, sample, reason, sqlstate) \
+                 ON CONFLICT DO NOTHING \
                  RETURNING id, ord",
                 None,
-                &[caller.into(), table.into(), ords.into(), samples.into(), reasons.into(), states.into()],
+                &[caller.into(), table.into(), ords.clone().into(), samples.into(), reasons.into(), states.into()],
             )
             .unwrap_or_else(|e| spi_failed("storing rejected samples", e));
         for row in returned {
@@ -237,6 +240,35 @@ fn store_rejected(table: &str, caller: pgrx::Uuid, rejected: &[(i32, &Value, Rej
             let ord: Option<i32> = row.get(2).unwrap_or_else(|e| spi_failed("ord", e.into()));
             if let Some(ord) = ord {
                 outcomes[ord as usize - 1].id = id;
+                stored += 1;
+            }
+        }
+    });
+    if stored == rejected.len() {
+        return;
+    }
+    // Stored before (or twice in this batch): find the stored copy.
+    let samples: Vec<JsonB> = rejected.iter().map(|(_, v, _)| JsonB((*v).clone())).collect();
+    Spi::connect(|c| {
+        let found = c
+            .select(
+                "SELECT s.ord, r.id \
+                   FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.jsonb[])) AS s(ord, sample) \
+                   JOIN health.rejected_samples r ON r.user_id OPERATOR(pg_catalog.=) $1 \
+                        AND r.target_table OPERATOR(pg_catalog.=) $2 \
+                        AND r.sample_md5 OPERATOR(pg_catalog.=) pg_catalog.md5(s.sample::pg_catalog.text)::pg_catalog.uuid",
+                None,
+                &[caller.into(), table.into(), ords.into(), samples.into()],
+            )
+            .unwrap_or_else(|e| spi_failed("rejected sample lookup", e));
+        for row in found {
+            let ord: Option<i32> = row.get(1).unwrap_or_else(|e| spi_failed("ord", e.into()));
+            let id: Option<i64> = row.get(2).unwrap_or_else(|e| spi_failed("id", e.into()));
+            if let Some(ord) = ord {
+                let o = &mut outcomes[ord as usize - 1];
+                if o.id.is_none() {
+                    o.id = id;
+                }
             }
         }
     });
