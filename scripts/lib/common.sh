@@ -28,6 +28,7 @@ CLUSTERS=()
 cleanup_clusters() {
     local d
     for d in "${CLUSTERS[@]}"; do
+        [ -f "$d/pgbouncer/pgbouncer.pid" ] && kill "$(cat "$d/pgbouncer/pgbouncer.pid")" 2>/dev/null
         [ -f "$d/data/postmaster.pid" ] && as_pg "$(pg_bindir)/pg_ctl" -D "$d/data" -m immediate stop >/dev/null 2>&1
         rm -rf "$d"
     done
@@ -53,4 +54,39 @@ cluster_start() {
     as_pg env -u RUST_BACKTRACE "$(pg_bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w start >/dev/null \
         || { cat "$dir/server.log"; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres CLUSTER_DIR=$dir
+}
+
+# pgbouncer_start POOL_MODE: a transaction-pooling pgbouncer in front of the current cluster
+# (runs as postgres when root; it refuses root). Exports POOLER_PORT. Stopped with the cluster dir.
+pgbouncer_start() {
+    local mode=${1:-transaction} port dir=$CLUSTER_DIR/pgbouncer
+    port=$(free_port $((PGPORT + 1)))
+    mkdir -p "$dir"
+    cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$PGPORT
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = $mode
+default_pool_size = 2
+max_client_conn = 200
+ignore_startup_parameters = extra_float_digits
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    printf '"postgres" ""\n' >"$dir/userlist.txt"
+    [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir"
+    as_pg pgbouncer -d "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log"; return 1; }
+    local i
+    for i in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    export POOLER_PORT=$port
+}
+
+pgbouncer_stop() {
+    local pidfile=$CLUSTER_DIR/pgbouncer/pgbouncer.pid
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
 }

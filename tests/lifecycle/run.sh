@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The ordinary life of a database with health_rls: pg_dump/pg_restore into a fresh database,
+# a streaming hot standby, and the ALTER EXTENSION UPDATE path. Real clusters, real roles.
+set -uo pipefail
+. "$(dirname "$0")/../../scripts/lib/common.sh"
+trap cleanup_clusters EXIT
+
+pass=0; fail=0
+check() { # check NAME EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok      $1"
+    else fail=$((fail + 1)); echo "FAILED  $1: expected [$2], got [$3]"; fi
+}
+q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
+# q_err DB SQL: the SQLSTATE of the error SQL raises ('' when none)
+q_err() { psql -X -qAt -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1 >/dev/null | sed -n 's/^.*ERROR:  \([0-9A-Z]\{5\}\).*/\1/p' | head -1; }
+
+cluster_start "wal_level=replica" "max_wal_senders=4" "hot_standby=on"
+PRIMARY_PORT=$PGPORT
+
+ALICE=11111111-1111-4111-8111-111111111111
+BOB=22222222-2222-4222-8222-222222222222
+K='aGVhbHRoX3JscyByZWdyZXNzaW9uIHNlY3JldCwgMzIrIGJ5dGVzIGxvbmchIQ'
+ALICE_TOKEN=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiIxMTExMTExMS0xMTExLTQxMTEtODExMS0xMTExMTExMTExMTEiLCJyb2xlIjoiYXV0aGVudGljYXRlZCIsImF1ZCI6ImF1dGhlbnRpY2F0ZWQiLCJlbWFpbCI6ImFsaWNlQGV4YW1wbGUuY29tIiwiZXhwIjo0MTAyNDQ0ODAwfQ.Da4Wn161a_DDXT_4tILZcy9O0UlLe9w2s6Y8dLYbbJM
+
+# A database that uses every feature.
+q -d postgres -c "CREATE DATABASE source"
+q -d source >/dev/null <<SQL
+CREATE EXTENSION health_rls;
+SELECT auth.create_roles();
+SELECT auth.add_key('{"kty":"oct","kid":"k1","alg":"HS256","k":"$K"}');
+SELECT auth.sign_up('carol@example.com', 'correct horse battery');
+CREATE TABLE notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id uuid NOT NULL DEFAULT auth.uid(), body text);
+SELECT count(*) FROM health_rls.enable_owner_rls('notes', commands => '{all}');
+SELECT count(*) FROM health_rls.enable_realtime('notes');
+INSERT INTO notes (user_id, body) VALUES ('$ALICE', 'alice 1'), ('$ALICE', 'alice 2'), ('$BOB', 'bob 1');
+SQL
+[ -f "$REPO_ROOT/tests/lifecycle/extra_features.sql" ] && q -d source -f "$REPO_ROOT/tests/lifecycle/extra_features.sql" >/dev/null
+channel_before=$(q -d source -c "SELECT health_rls.channel_for('$ALICE')")
+
+# Reads as alice, through RLS, on a given port/database.
+alice_rows() { q -p "$1" -d "$2" -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN') IS NOT NULL; SELECT string_agg(body, ',' ORDER BY id) FROM notes; COMMIT;" | tail -1; }
+
+check "source: alice reads her rows through RLS" "alice 1,alice 2" "$(alice_rows "$PRIMARY_PORT" source)"
+
+# ---- pg_dump / pg_restore into a fresh database --------------------------------------------
+dump=$CLUSTER_DIR/source.dump
+pg_dump -Fc -d source -f "$dump"
+q -d postgres -c "CREATE DATABASE restored"
+pg_restore -d restored --exit-on-error "$dump" 2>"$CLUSTER_DIR/restore.err"
+check "restore: pg_restore reports no error" "" "$(grep -v '^$' "$CLUSTER_DIR/restore.err" | head -3)"
+check "restore: the old token still verifies (keys restored)" "alice 1,alice 2" "$(alice_rows "$PRIMARY_PORT" restored)"
+check "restore: policies and FORCE came back" "4|t|t" "$(q -d restored -c "SELECT count(*), bool_and(c.relrowsecurity), bool_and(c.relforcerowsecurity) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relname = 'notes'" | tr -d ' ')"
+check "restore: realtime triggers came back" "3" "$(q -d restored -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'notes'::regclass AND NOT tgisinternal")"
+check "restore: channel names unchanged (secret restored)" "$channel_before" "$(q -d restored -c "SELECT health_rls.channel_for('$ALICE')")"
+check "restore: accounts restored, sign-in works" "t" "$(q -d restored -c "SELECT auth.sign_in('carol@example.com', 'correct horse battery') LIKE 'eyJ%'")"
+check "restore: a forged owner is still refused" "42501" "$(q_err restored "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN'); INSERT INTO notes (user_id, body) VALUES ('$BOB', 'forged');")"
+[ -f "$REPO_ROOT/tests/lifecycle/extra_checks.sh" ] && . "$REPO_ROOT/tests/lifecycle/extra_checks.sh"
+
+# ---- hot standby ------------------------------------------------------------------------------
+sdir=$(mktemp -d /tmp/hrls-standby.XXXXXX); chmod 755 "$sdir"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$sdir"
+CLUSTERS+=("$sdir")
+as_pg "$(pg_bindir)/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -D "$sdir/data" -R -X stream -c fast >/dev/null 2>&1
+SPORT=$(free_port $((PRIMARY_PORT + 10)))
+as_pg env -u RUST_BACKTRACE "$(pg_bindir)/pg_ctl" -D "$sdir/data" -l "$sdir/server.log" \
+    -o "-p $SPORT -k $sdir -c listen_addresses=127.0.0.1" -w start >/dev/null
+q -d source -c "INSERT INTO notes (user_id, body) VALUES ('$ALICE', 'alice 3')"
+for i in $(seq 50); do
+    [ "$(q -h 127.0.0.1 -p "$SPORT" -d source -c "SELECT count(*) FROM notes" 2>/dev/null)" = "4" ] && break; sleep 0.2
+done
+check "standby: in recovery" "t" "$(q -h 127.0.0.1 -p "$SPORT" -d source -c "SELECT pg_is_in_recovery()")"
+check "standby: authenticate and RLS reads work" "alice 1,alice 2,alice 3" "$(q -h 127.0.0.1 -p "$SPORT" -d source -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN') IS NOT NULL; SELECT string_agg(body, ',' ORDER BY id) FROM notes; COMMIT;" | tail -1)"
+check "standby: writes fail with 25006" "25006" "$(PGHOST=127.0.0.1 PGPORT=$SPORT q_err source "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN'); INSERT INTO notes (body) VALUES ('x');")"
+
+# ---- ALTER EXTENSION UPDATE ---------------------------------------------------------------------
+# 0.1.0 is the first release: there is no earlier version to update from yet. Every upgrade
+# script that exists (sql/health_rls--A--B.sql, installed by cargo pgrx) is exercised here.
+current=$(q -d postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'health_rls'")
+check "update: the current version is installable" "$current" "$(q -d source -c "SELECT extversion FROM pg_extension WHERE extname = 'health_rls'")"
+for script in "$(pg_config --sharedir 2>/dev/null || "$PG_CONFIG" --sharedir)"/extension/health_rls--*--*.sql; do
+    [ -e "$script" ] || continue
+    from=$(basename "$script" .sql | sed 's/^health_rls--\(.*\)--.*$/\1/')
+    to=$(basename "$script" .sql | sed 's/^.*--//')
+    q -d postgres -c "DROP DATABASE IF EXISTS upgrade_$$" -c "CREATE DATABASE upgrade_$$"
+    q -d "upgrade_$$" -c "CREATE EXTENSION health_rls VERSION '$from'" -c "ALTER EXTENSION health_rls UPDATE TO '$to'"
+    check "update: $from -> $to" "$to" "$(q -d "upgrade_$$" -c "SELECT extversion FROM pg_extension WHERE extname = 'health_rls'")"
+done
+
+echo "lifecycle: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
