@@ -131,7 +131,7 @@ mod tests {
     use pgrx::prelude::*;
 
     #[pg_test]
-    fn pg_catalog_cache_follows_metric_kinds() {
+    fn catalog_cache_follows_metric_kinds() {
         assert_eq!(Spi::get_one::<f64>("SELECT health.normalize('heart_rate', 72, '/min')").unwrap(), Some(72.0));
         Spi::run("INSERT INTO health.metric_kinds (code, display, unit, min_value, max_value) VALUES ('mood', 'Mood', '1', 0, 1)").unwrap();
         assert_eq!(Spi::get_one::<f64>("SELECT health.normalize('mood', 50, '%')").unwrap(), Some(0.5));

@@ -1,0 +1,11 @@
+# Health metrics after pg_dump/pg_restore (sourced by run.sh, which provides check, q, q_err).
+check "restore: metric kinds = 16 seeded + the DBA's kind, seed not duplicated" "17|1" \
+    "$(q -d restored -c "SELECT count(*), count(*) FILTER (WHERE NOT seeded) FROM health.metric_kinds")"
+check "restore: samples and rejected samples restored" "waist_circumference 81.28 cm|1" \
+    "$(q -d restored -c "SELECT (SELECT string_agg(kind || ' ' || value || ' ' || unit, ',') FROM health_metrics), (SELECT count(*) FROM health.rejected_samples)")"
+check "restore: the validation trigger still refuses an out-of-range value" "22003" \
+    "$(q_err restored "INSERT INTO health_metrics (user_id, kind, value, unit, recorded_at) VALUES ('$ALICE', 'heart_rate', 500, '/min', now())")"
+check "restore: the restored DBA kind validates and converts" "81.28" \
+    "$(q -d restored -c "SELECT health.normalize('waist_circumference', 32, '[in_i]')")"
+check "restore: a re-sent batch is all duplicate or rejected, nothing new" "duplicate:1,rejected:1|1|1" \
+    "$(q -d restored -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN') IS NOT NULL; SELECT (SELECT string_agg(status || ':' || n, ',' ORDER BY status) FROM (SELECT status, count(*) n FROM health.ingest('health_metrics', '[{\"kind\": \"waist_circumference\", \"value\": 32, \"unit\": \"[in_i]\", \"recorded_at\": \"2026-11-24T08:00:00Z\"}, {\"kind\": \"heart_rate\", \"value\": 500, \"unit\": \"/min\", \"recorded_at\": \"2026-11-24T08:00:00Z\"}]') GROUP BY status) s), (SELECT count(*) FROM health_metrics), (SELECT count(*) FROM health.rejected_samples); COMMIT;" | tail -1)"
