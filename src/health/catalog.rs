@@ -86,16 +86,3 @@ pub fn current() -> Rc<Catalog> {
     CACHE.with(|c| *c.borrow_mut() = Some(catalog.clone()));
     catalog
 }
-
-/// Called by the statement trigger on health.metric_kinds: every backend reloads.
-pub fn invalidate() {
-    let oid = CACHE.with(|c| c.borrow().as_ref().map(|cat| cat.oid)).unwrap_or_else(|| {
-        Spi::get_one::<pg_sys::Oid>("SELECT 'health.metric_kinds'::pg_catalog.regclass::pg_catalog.oid")
-            .ok()
-            .flatten()
-            .unwrap_or(pg_sys::InvalidOid)
-    });
-    if oid != pg_sys::InvalidOid {
-        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
-    }
-}

@@ -190,7 +190,8 @@ fn find_existing(table: &str, caller: pgrx::Uuid, rows: &[&Row], outcomes: &mut 
                            pg_catalog.unnest($4::pg_catalog.timestamptz[]), pg_catalog.unnest($5::pg_catalog.text[])) \
                 AS s(ord, kind, recorded_at, source) \
            JOIN {table} AS t ON t.user_id OPERATOR(pg_catalog.=) $1 AND t.kind OPERATOR(pg_catalog.=) s.kind \
-                AND t.recorded_at OPERATOR(pg_catalog.=) s.recorded_at AND t.source IS NOT DISTINCT FROM s.source"
+                AND t.recorded_at OPERATOR(pg_catalog.=) s.recorded_at \
+                AND (t.source OPERATOR(pg_catalog.=) s.source OR (t.source IS NULL AND s.source IS NULL))"
     );
     let ords: Vec<i32> = rows.iter().map(|r| r.ord).collect();
     let kinds: Vec<String> = rows.iter().map(|r| r.kind.clone()).collect();

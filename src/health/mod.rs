@@ -92,7 +92,9 @@ mod health {
         Ok(Some(unsafe { PgHeapTuple::from_heap_tuple(tupdesc, tuple) }))
     }
 
-    /// AFTER STATEMENT trigger on health.metric_kinds: every backend drops its cached catalog.
+    /// AFTER STATEMENT trigger on health.metric_kinds: every backend drops its cached catalog
+    /// (a relcache invalidation of the table: this backend at the next command, the others at
+    /// commit, undone on rollback).
     #[pg_trigger]
     fn metric_kinds_changed<'a>(
         trigger: &'a PgTrigger<'a>,
