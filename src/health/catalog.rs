@@ -38,7 +38,9 @@ pub fn init() {
 unsafe extern "C-unwind" fn forget_on_relcache_inval(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.as_ref().is_some_and(|cat| relid == pg_sys::InvalidOid || relid == cat.oid) {
+        if c.as_ref()
+            .is_some_and(|cat| relid == pg_sys::InvalidOid || relid == cat.oid)
+        {
             *c = None;
         }
     });
@@ -47,21 +49,34 @@ unsafe extern "C-unwind" fn forget_on_relcache_inval(_arg: pg_sys::Datum, relid:
 fn load() -> Catalog {
     Spi::connect(|client| {
         let oid = client
-            .select("SELECT 'health.metric_kinds'::pg_catalog.regclass::pg_catalog.oid", None, &[])
+            .select(
+                "SELECT 'health.metric_kinds'::pg_catalog.regclass::pg_catalog.oid",
+                None,
+                &[],
+            )
             .and_then(|t| t.first().get_one::<pg_sys::Oid>())
             .ok()
             .flatten()
             .unwrap_or_else(|| error::raise(error::Code::ERRCODE_UNDEFINED_TABLE, "health.metric_kinds is missing"));
         let rows = client
-            .select("SELECT code, unit, min_value, max_value, molar_mass FROM health.metric_kinds", None, &[])
+            .select(
+                "SELECT code, unit, min_value, max_value, molar_mass FROM health.metric_kinds",
+                None,
+                &[],
+            )
             .unwrap_or_else(|e| {
-                error::raise(error::Code::ERRCODE_INSUFFICIENT_PRIVILEGE, format!("cannot read health.metric_kinds: {e}"))
+                error::raise(
+                    error::Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    format!("cannot read health.metric_kinds: {e}"),
+                )
             });
         let mut kinds = HashMap::new();
         for row in rows {
             let code: Option<String> = row.get(1).ok().flatten();
             let unit: Option<String> = row.get(2).ok().flatten();
-            let (Some(code), Some(unit)) = (code, unit) else { continue };
+            let (Some(code), Some(unit)) = (code, unit) else {
+                continue;
+            };
             // The table's CHECK admits only known units; a row edited past it is skipped, so the
             // kind reads as unknown instead of breaking every other kind.
             let Some(unit) = Unit::parse(&unit) else { continue };

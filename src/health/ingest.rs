@@ -57,7 +57,9 @@ type Key = (String, i64, Option<String>);
 /// The five-character SQLSTATE of a pgrx error code (MAKE_SQLSTATE packs 6 bits per char).
 pub fn sqlstate(code: error::Code) -> String {
     let packed = code as isize;
-    (0..5).map(|i| char::from(((packed >> (6 * i)) & 0x3F) as u8 + b'0')).collect()
+    (0..5)
+        .map(|i| char::from(((packed >> (6 * i)) & 0x3F) as u8 + b'0'))
+        .collect()
 }
 
 fn pg_time(unix_us: i64) -> TimestampWithTimeZone {
@@ -78,12 +80,17 @@ fn table_name(tbl: pg_sys::Oid) -> String {
 }
 
 fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
-    error::raise(error::Code::ERRCODE_INTERNAL_ERROR, format!("health.ingest: {what}: {e}"))
+    error::raise(
+        error::Code::ERRCODE_INTERNAL_ERROR,
+        format!("health.ingest: {what}: {e}"),
+    )
 }
 
 pub fn ingest(tbl: pg_sys::Oid, samples: &Value) -> Vec<Outcome> {
     let caller = identity::current().sub.unwrap_or_else(|| {
-        error::not_authorized("health.ingest: no authenticated user (call auth.authenticate first); samples are stored as the caller's")
+        error::not_authorized(
+            "health.ingest: no authenticated user (call auth.authenticate first); samples are stored as the caller's",
+        )
     });
     let Value::Array(elements) = samples else {
         error::bad_argument("health.ingest: samples must be a JSON array of sample objects")
@@ -99,12 +106,29 @@ pub fn ingest(tbl: pg_sys::Oid, samples: &Value) -> Vec<Outcome> {
 
     for (i, element) in elements.iter().enumerate() {
         let ord = i32::try_from(i + 1).unwrap_or_else(|_| error::bad_argument("health.ingest: batch too large"));
-        outcomes.push(Outcome { ord, status: Status::Rejected, id: None, error: None });
+        outcomes.push(Outcome {
+            ord,
+            status: Status::Rejected,
+            id: None,
+            error: None,
+        });
         let checked = sample::parse_sample(element, caller).and_then(|s| {
-            let invalid = |e: Invalid| Rejection { code: e.code(), reason: e.to_string() };
-            let rule = catalog.rule(&s.kind).ok_or_else(|| invalid(Invalid::UnknownKind(s.kind.clone())))?;
+            let invalid = |e: Invalid| Rejection {
+                code: e.code(),
+                reason: e.to_string(),
+            };
+            let rule = catalog
+                .rule(&s.kind)
+                .ok_or_else(|| invalid(Invalid::UnknownKind(s.kind.clone())))?;
             let value = super::rules::normalize(&s.kind, rule, s.value, &s.unit).map_err(invalid)?;
-            Ok(Row { ord, kind: s.kind, value, unit: rule.unit.code(), at_us: s.recorded_at_unix_us, source: s.source })
+            Ok(Row {
+                ord,
+                kind: s.kind,
+                value,
+                unit: rule.unit.code(),
+                at_us: s.recorded_at_unix_us,
+                source: s.source,
+            })
         });
         match checked {
             Err(r) => rejected.push((ord, element, r)),
@@ -124,7 +148,10 @@ pub fn ingest(tbl: pg_sys::Oid, samples: &Value) -> Vec<Outcome> {
     let caller_pg = crate::auth::to_pg_uuid(caller);
     if !rows.is_empty() {
         insert_valid(&table, caller_pg, &rows, &first_of, &mut outcomes);
-        let unresolved: Vec<&Row> = rows.iter().filter(|r| outcomes[r.ord as usize - 1].status != Status::Inserted).collect();
+        let unresolved: Vec<&Row> = rows
+            .iter()
+            .filter(|r| outcomes[r.ord as usize - 1].status != Status::Inserted)
+            .collect();
         if !unresolved.is_empty() {
             find_existing(&table, caller_pg, &unresolved, &mut outcomes);
         }
@@ -160,13 +187,24 @@ fn insert_valid(table: &str, caller: pgrx::Uuid, rows: &[Row], first_of: &HashMa
     let sources: Vec<Option<String>> = rows.iter().map(|r| r.source.clone()).collect();
     Spi::connect_mut(|c| {
         let returned = c
-            .update(&sql, None, &[caller.into(), kinds.into(), values.into(), units.into(), times.into(), sources.into()])
+            .update(
+                &sql,
+                None,
+                &[
+                    caller.into(),
+                    kinds.into(),
+                    values.into(),
+                    units.into(),
+                    times.into(),
+                    sources.into(),
+                ],
+            )
             .unwrap_or_else(|e| spi_failed("insert", e));
         for row in returned {
-            let id: Option<i64> = row.get(1).unwrap_or_else(|e| spi_failed("id", e.into()));
-            let kind: Option<String> = row.get(2).unwrap_or_else(|e| spi_failed("kind", e.into()));
-            let at: Option<TimestampWithTimeZone> = row.get(3).unwrap_or_else(|e| spi_failed("recorded_at", e.into()));
-            let source: Option<String> = row.get(4).unwrap_or_else(|e| spi_failed("source", e.into()));
+            let id: Option<i64> = row.get(1).unwrap_or_else(|e| spi_failed("id", e));
+            let kind: Option<String> = row.get(2).unwrap_or_else(|e| spi_failed("kind", e));
+            let at: Option<TimestampWithTimeZone> = row.get(3).unwrap_or_else(|e| spi_failed("recorded_at", e));
+            let source: Option<String> = row.get(4).unwrap_or_else(|e| spi_failed("source", e));
             let (Some(kind), Some(at)) = (kind, at) else { continue };
             let key = (kind, at.into_inner() + PG_EPOCH_UNIX_US, source);
             if let Some(&ord) = first_of.get(&key) {
@@ -199,11 +237,15 @@ fn find_existing(table: &str, caller: pgrx::Uuid, rows: &[&Row], outcomes: &mut 
     let sources: Vec<Option<String>> = rows.iter().map(|r| r.source.clone()).collect();
     Spi::connect(|c| {
         let found = c
-            .select(&sql, None, &[caller.into(), ords.into(), kinds.into(), times.into(), sources.into()])
+            .select(
+                &sql,
+                None,
+                &[caller.into(), ords.into(), kinds.into(), times.into(), sources.into()],
+            )
             .unwrap_or_else(|e| spi_failed("duplicate lookup", e));
         for row in found {
-            let ord: Option<i32> = row.get(1).unwrap_or_else(|e| spi_failed("ord", e.into()));
-            let id: Option<i64> = row.get(2).unwrap_or_else(|e| spi_failed("id", e.into()));
+            let ord: Option<i32> = row.get(1).unwrap_or_else(|e| spi_failed("ord", e));
+            let id: Option<i64> = row.get(2).unwrap_or_else(|e| spi_failed("id", e));
             if let Some(ord) = ord {
                 outcomes[ord as usize - 1].id = id;
             }
@@ -237,8 +279,8 @@ fn store_rejected(table: &str, caller: pgrx::Uuid, rejected: &[(i32, &Value, Rej
             )
             .unwrap_or_else(|e| spi_failed("storing rejected samples", e));
         for row in returned {
-            let id: Option<i64> = row.get(1).unwrap_or_else(|e| spi_failed("id", e.into()));
-            let ord: Option<i32> = row.get(2).unwrap_or_else(|e| spi_failed("ord", e.into()));
+            let id: Option<i64> = row.get(1).unwrap_or_else(|e| spi_failed("id", e));
+            let ord: Option<i32> = row.get(2).unwrap_or_else(|e| spi_failed("ord", e));
             if let Some(ord) = ord {
                 outcomes[ord as usize - 1].id = id;
                 stored += 1;
@@ -263,8 +305,8 @@ fn store_rejected(table: &str, caller: pgrx::Uuid, rejected: &[(i32, &Value, Rej
             )
             .unwrap_or_else(|e| spi_failed("rejected sample lookup", e));
         for row in found {
-            let ord: Option<i32> = row.get(1).unwrap_or_else(|e| spi_failed("ord", e.into()));
-            let id: Option<i64> = row.get(2).unwrap_or_else(|e| spi_failed("id", e.into()));
+            let ord: Option<i32> = row.get(1).unwrap_or_else(|e| spi_failed("ord", e));
+            let id: Option<i64> = row.get(2).unwrap_or_else(|e| spi_failed("id", e));
             if let Some(ord) = ord {
                 let o = &mut outcomes[ord as usize - 1];
                 if o.id.is_none() {

@@ -29,7 +29,13 @@ unsafe impl pgrx::callconv::BoxRet for Regclass {
 extension_sql_file!(
     "../../sql/health_catalog.sql",
     name = "health_catalog",
-    requires = ["bootstrap", "auth_tables", auth::auth::uid, health::is_unit, health::metric_kinds_changed]
+    requires = [
+        "bootstrap",
+        "auth_tables",
+        auth::auth::uid,
+        health::is_unit,
+        health::metric_kinds_changed
+    ]
 );
 
 #[pg_schema]
@@ -77,7 +83,8 @@ mod health {
         let rule = catalog
             .rule(kind)
             .unwrap_or_else(|| error::bad_argument(Invalid::UnknownKind(kind.to_string()).to_string()));
-        crate::health::rules::normalize(kind, rule, value, unit).unwrap_or_else(|e| error::raise(e.code(), e.to_string()))
+        crate::health::rules::normalize(kind, rule, value, unit)
+            .unwrap_or_else(|e| error::raise(e.code(), e.to_string()))
     }
 
     /// BEFORE INSERT OR UPDATE row trigger: value and unit → the kind's canonical unit, range
@@ -118,12 +125,21 @@ mod health {
         samples: JsonB,
     ) -> TableIterator<
         'static,
-        (name!(ord, i32), name!(status, String), name!(id, Option<i64>), name!(error, Option<String>)),
+        (
+            name!(ord, i32),
+            name!(status, String),
+            name!(id, Option<i64>),
+            name!(error, Option<String>),
+        ),
     > {
         let oid = tbl.oid();
         drop(tbl);
         let outcomes = crate::health::ingest::ingest(oid, &samples.0);
-        TableIterator::new(outcomes.into_iter().map(|o| (o.ord, o.status.as_str().to_string(), o.id, o.error)))
+        TableIterator::new(
+            outcomes
+                .into_iter()
+                .map(|o| (o.ord, o.status.as_str().to_string(), o.id, o.error)),
+        )
     }
 }
 
@@ -134,9 +150,15 @@ mod tests {
 
     #[pg_test]
     fn catalog_cache_follows_metric_kinds() {
-        assert_eq!(Spi::get_one::<f64>("SELECT health.normalize('heart_rate', 72, '/min')").unwrap(), Some(72.0));
+        assert_eq!(
+            Spi::get_one::<f64>("SELECT health.normalize('heart_rate', 72, '/min')").unwrap(),
+            Some(72.0)
+        );
         Spi::run("INSERT INTO health.metric_kinds (code, display, unit, min_value, max_value) VALUES ('mood', 'Mood', '1', 0, 1)").unwrap();
-        assert_eq!(Spi::get_one::<f64>("SELECT health.normalize('mood', 50, '%')").unwrap(), Some(0.5));
+        assert_eq!(
+            Spi::get_one::<f64>("SELECT health.normalize('mood', 50, '%')").unwrap(),
+            Some(0.5)
+        );
         Spi::run("UPDATE health.metric_kinds SET max_value = 0.4 WHERE code = 'mood'").unwrap();
         let refused = PgTryBuilder::new(|| Spi::get_one::<f64>("SELECT health.normalize('mood', 50, '%')").is_ok())
             .catch_others(|_| false)

@@ -72,8 +72,11 @@ pub fn create_metric_table(name: &str) -> pg_sys::Oid {
         &[oid.into()],
     )
     .unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: enabling RLS failed: {e}")));
-    Spi::run_with_args("SELECT health_rls.enable_realtime($1::pg_catalog.regclass)", &[oid.into()])
-        .unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: enabling realtime failed: {e}")));
+    Spi::run_with_args(
+        "SELECT health_rls.enable_realtime($1::pg_catalog.regclass)",
+        &[oid.into()],
+    )
+    .unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: enabling realtime failed: {e}")));
     oid
 }
 

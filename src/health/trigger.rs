@@ -41,8 +41,14 @@ fn column(tupdesc: &PgTupleDesc, name: &str, table: &str) -> (NonZeroUsize, pg_s
     for att in tupdesc.iter() {
         if !att.attisdropped && att.name() == name {
             let typ = match att.atttypid {
-                t @ (pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::FLOAT8OID | pg_sys::FLOAT4OID | pg_sys::NUMERICOID
-                | pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID) => t,
+                t @ (pg_sys::TEXTOID
+                | pg_sys::VARCHAROID
+                | pg_sys::FLOAT8OID
+                | pg_sys::FLOAT4OID
+                | pg_sys::NUMERICOID
+                | pg_sys::INT2OID
+                | pg_sys::INT4OID
+                | pg_sys::INT8OID) => t,
                 other => unsafe { pg_sys::getBaseType(other) }, // a domain: its base type decides
             };
             return (NonZeroUsize::new(att.attnum as usize).expect("user column"), typ);
@@ -141,23 +147,39 @@ pub unsafe fn normalize_row(td: &pg_sys::TriggerData) -> pg_sys::HeapTuple {
         return tuple;
     };
     let kind = unsafe { <&str>::from_datum(kind_d, false) }.unwrap_or("");
-    let value = unsafe { read_value(value_d, value_typ) }
-        .unwrap_or_else(|| wrong_type(&table(), value_col, "double precision, real, numeric or an integer type"));
+    let value = unsafe { read_value(value_d, value_typ) }.unwrap_or_else(|| {
+        wrong_type(
+            &table(),
+            value_col,
+            "double precision, real, numeric or an integer type",
+        )
+    });
     let Some(unit_d) = get(unit_att) else {
-        error::bad_argument(format!("{kind}: unit is required (the unit decides how the value is read)"));
+        error::bad_argument(format!(
+            "{kind}: unit is required (the unit decides how the value is read)"
+        ));
     };
     let unit_text = unsafe { <&str>::from_datum(unit_d, false) }.unwrap_or("");
 
     let catalog = catalog::current();
-    let rule = catalog.rule(kind).unwrap_or_else(|| raise(Invalid::UnknownKind(kind.to_string())));
-    let unit = Unit::parse(unit_text)
-        .unwrap_or_else(|| raise(Invalid::UnknownUnit { kind: kind.to_string(), unit: unit_text.to_string() }));
+    let rule = catalog
+        .rule(kind)
+        .unwrap_or_else(|| raise(Invalid::UnknownKind(kind.to_string())));
+    let unit = Unit::parse(unit_text).unwrap_or_else(|| {
+        raise(Invalid::UnknownUnit {
+            kind: kind.to_string(),
+            unit: unit_text.to_string(),
+        })
+    });
     let canonical = rules::normalize_unit(kind, rule, value, unit).unwrap_or_else(|e| raise(e));
     if unit == rule.unit && canonical == value {
         return tuple; // already canonical: store the row as it came
     }
     let mut columns = [value_att.get() as i32, unit_att.get() as i32];
-    let mut values = [write_value(canonical, value_typ, kind), rule.unit.code().into_datum().expect("text")];
+    let mut values = [
+        write_value(canonical, value_typ, kind),
+        rule.unit.code().into_datum().expect("text"),
+    ];
     let mut nulls = [false, false];
     unsafe {
         pg_sys::heap_modify_tuple_by_cols(

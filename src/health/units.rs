@@ -217,9 +217,15 @@ impl Unit {
 pub enum ConvertError {
     UnknownUnit(String),
     /// The two units measure different things (kg → cm).
-    Incompatible { from: Unit, to: Unit },
+    Incompatible {
+        from: Unit,
+        to: Unit,
+    },
     /// mg/dL ↔ mmol/L without the substance's molar mass.
-    NeedsMolarMass { from: Unit, to: Unit },
+    NeedsMolarMass {
+        from: Unit,
+        to: Unit,
+    },
     /// A molar mass that is not a positive finite number.
     BadMolarMass(f64),
 }
@@ -227,7 +233,10 @@ pub enum ConvertError {
 impl std::fmt::Display for ConvertError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConvertError::UnknownUnit(u) => write!(f, "unknown unit \"{u}\" (expected a UCUM code such as /min, %, Cel, [degF], kg, mmol/L)"),
+            ConvertError::UnknownUnit(u) => write!(
+                f,
+                "unknown unit \"{u}\" (expected a UCUM code such as /min, %, Cel, [degF], kg, mmol/L)"
+            ),
             ConvertError::Incompatible { from, to } => write!(
                 f,
                 "cannot convert {} ({}) to {} ({})",
@@ -263,9 +272,7 @@ pub fn convert(value: f64, from: Unit, to: Unit, molar_mass: Option<f64>) -> Res
     if from_dim != to_dim {
         use Dimension::{MassConcentration as Mass, SubstanceConcentration as Substance};
         let molar = match (from_dim, to_dim) {
-            (Mass, Substance) | (Substance, Mass) => {
-                molar_mass.ok_or(ConvertError::NeedsMolarMass { from, to })?
-            }
+            (Mass, Substance) | (Substance, Mass) => molar_mass.ok_or(ConvertError::NeedsMolarMass { from, to })?,
             _ => return Err(ConvertError::Incompatible { from, to }),
         };
         if !(molar.is_finite() && molar > 0.0) {
@@ -326,7 +333,9 @@ mod tests {
 
     #[test]
     fn codes_are_case_sensitive_and_exact() {
-        for bad in ["cel", "CEL", "degF", "KG", "bpm", "mmHg", "mg/dl", "MMOL/L", " kg", "kg ", ""] {
+        for bad in [
+            "cel", "CEL", "degF", "KG", "bpm", "mmHg", "mg/dl", "MMOL/L", " kg", "kg ", "",
+        ] {
             assert_eq!(Unit::parse(bad), None, "{bad:?}");
         }
         assert!(matches!(parse_unit("bpm"), Err(ConvertError::UnknownUnit(u)) if u == "bpm"));
@@ -365,8 +374,14 @@ mod tests {
             convert(100.0, mg, mmol, None),
             Err(ConvertError::NeedsMolarMass { from: mg, to: mmol })
         );
-        assert_eq!(convert(100.0, mg, mmol, Some(0.0)), Err(ConvertError::BadMolarMass(0.0)));
-        assert!(matches!(convert(100.0, mg, mmol, Some(f64::NAN)), Err(ConvertError::BadMolarMass(_))));
+        assert_eq!(
+            convert(100.0, mg, mmol, Some(0.0)),
+            Err(ConvertError::BadMolarMass(0.0))
+        );
+        assert!(matches!(
+            convert(100.0, mg, mmol, Some(f64::NAN)),
+            Err(ConvertError::BadMolarMass(_))
+        ));
         // A molar mass is ignored where it is not needed.
         assert_eq!(convert(1.0, Unit::Kilogram, Unit::Gram, Some(180.16)).unwrap(), 1000.0);
     }
@@ -434,14 +449,18 @@ mod tests {
                 Err(ConvertError::Incompatible { from: a, to: b })
             );
         }
-        let msg = convert(1.0, Unit::Kilogram, Unit::Centimetre, None).unwrap_err().to_string();
+        let msg = convert(1.0, Unit::Kilogram, Unit::Centimetre, None)
+            .unwrap_err()
+            .to_string();
         assert_eq!(msg, "cannot convert kg (mass) to cm (length)");
     }
 
     #[test]
     fn same_unit_is_identity_even_for_odd_values() {
         assert_eq!(conv(0.1 + 0.2, "kg", "kg"), 0.1 + 0.2);
-        assert!(convert(f64::NAN, Unit::Kilogram, Unit::Kilogram, None).unwrap().is_nan());
+        assert!(convert(f64::NAN, Unit::Kilogram, Unit::Kilogram, None)
+            .unwrap()
+            .is_nan());
     }
 
     #[test]
