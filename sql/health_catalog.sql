@@ -146,3 +146,15 @@ CREATE POLICY rejected_samples_owner_select ON health.rejected_samples
 CREATE POLICY rejected_samples_owner_insert ON health.rejected_samples
     FOR INSERT TO authenticated WITH CHECK ((SELECT auth.uid()) = user_id);
 GRANT SELECT, INSERT ON health.rejected_samples TO authenticated;
+
+-- What \df+ tells a DBA.
+COMMENT ON FUNCTION health.normalize_sample() IS
+    'BEFORE INSERT OR UPDATE row trigger: value+unit -> the kind''s canonical unit, range-checked (22023 unknown kind/unit, 22003 out of range). '
+    'Attach: CREATE TRIGGER normalize BEFORE INSERT OR UPDATE OF kind, value, unit ON t FOR EACH ROW EXECUTE FUNCTION health.normalize_sample(); '
+    'other column names: health.normalize_sample(''kind_col'', ''value_col'', ''unit_col'').';
+COMMENT ON FUNCTION health.ingest(regclass, jsonb) IS
+    'Batch write as the caller (RLS applies): one row per element, status inserted / duplicate / rejected; id = the table row (inserted, duplicate) or the health.rejected_samples row (rejected).';
+COMMENT ON FUNCTION health.create_metric_table(text) IS
+    'Creates the standard sample table: validation trigger, unique (user_id, kind, recorded_at DESC, source) NULLS NOT DISTINCT, owner RLS, realtime.';
+COMMENT ON FUNCTION health.normalize(text, double precision, text) IS
+    'value in unit expressed in the canonical unit of kind (health.metric_kinds), range-checked.';

@@ -34,7 +34,11 @@ extension_sql_file!(
         "auth_tables",
         auth::auth::uid,
         health::is_unit,
-        health::metric_kinds_changed
+        health::metric_kinds_changed,
+        health::normalize_sample,
+        health::ingest,
+        health::create_metric_table,
+        health::normalize
     ]
 );
 
