@@ -13,6 +13,7 @@ use pgrx::prelude::*;
 
 pub fn init() {
     catalog::init();
+    trigger::init();
 }
 
 /// A table returned to SQL as `regclass` (pgrx returns `PgRelation` only as an argument).

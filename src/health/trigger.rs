@@ -4,13 +4,16 @@
 //!
 //! It runs once per written row, so it works on the raw tuple: no SPI, no per-row catalog
 //! query (the catalog is cached, see `catalog.rs`), and when the unit is already canonical
-//! (what `health.ingest` sends) the row is returned as it came, without a copy.
+//! (what `health.ingest` sends) the row is returned as it came, without a copy. Where the
+//! three columns are in the table's rows is worked out once per trigger and cached until the
+//! table changes (relcache invalidation).
 use super::catalog;
 use super::rules::{self, Invalid};
 use super::units::Unit;
 use crate::error;
 use pgrx::prelude::*;
 use pgrx::{heap_getattr_raw, FromDatum, IntoDatum, PgTupleDesc};
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::num::NonZeroUsize;
 
@@ -107,6 +110,81 @@ fn raise(invalid: Invalid) -> ! {
     error::raise(invalid.code(), invalid.to_string())
 }
 
+/// Where one trigger finds kind, value and unit in its table's rows.
+#[derive(Clone, Copy)]
+struct Layout {
+    relid: pg_sys::Oid,
+    kind: NonZeroUsize,
+    value: NonZeroUsize,
+    value_type: pg_sys::Oid,
+    unit: NonZeroUsize,
+}
+
+thread_local! {
+    /// By trigger oid (a trigger names its columns in its arguments).
+    static LAYOUTS: RefCell<Vec<(pg_sys::Oid, Layout)>> = const { RefCell::new(Vec::new()) };
+}
+
+pub fn init() {
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(forget_layouts), pg_sys::Datum::from(0));
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_layouts(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    LAYOUTS.with(|l| {
+        l.borrow_mut()
+            .retain(|(_, layout)| relid != pg_sys::InvalidOid && layout.relid != relid)
+    });
+}
+
+fn layout(td: &pg_sys::TriggerData, tupdesc: &PgTupleDesc) -> Layout {
+    let trigger = unsafe { &*td.tg_trigger };
+    if let Some(found) = LAYOUTS.with(|l| {
+        l.borrow()
+            .iter()
+            .find(|(oid, _)| *oid == trigger.tgoid)
+            .map(|(_, l)| *l)
+    }) {
+        return found;
+    }
+    let relation = td.tg_relation;
+    let table = unsafe { CStr::from_ptr((*(*relation).rd_rel).relname.data.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let [kind_col, value_col, unit_col] = trigger_args(trigger);
+    let (kind, kind_typ) = column(tupdesc, kind_col, &table);
+    let (value, value_type) = column(tupdesc, value_col, &table);
+    let (unit, unit_typ) = column(tupdesc, unit_col, &table);
+    if !matches!(kind_typ, pg_sys::TEXTOID | pg_sys::VARCHAROID) {
+        wrong_type(&table, kind_col, "text");
+    }
+    if !matches!(unit_typ, pg_sys::TEXTOID | pg_sys::VARCHAROID) {
+        wrong_type(&table, unit_col, "text");
+    }
+    if !matches!(
+        value_type,
+        pg_sys::FLOAT8OID
+            | pg_sys::FLOAT4OID
+            | pg_sys::NUMERICOID
+            | pg_sys::INT2OID
+            | pg_sys::INT4OID
+            | pg_sys::INT8OID
+    ) {
+        wrong_type(&table, value_col, "double precision, real, numeric or an integer type");
+    }
+    let found = Layout {
+        relid: unsafe { (*relation).rd_id },
+        kind,
+        value,
+        value_type,
+        unit,
+    };
+    LAYOUTS.with(|l| l.borrow_mut().push((trigger.tgoid, found)));
+    found
+}
+
 /// The tuple to store: the one given, or a copy with value and unit rewritten.
 ///
 /// # Safety
@@ -124,22 +202,14 @@ pub unsafe fn normalize_row(td: &pg_sys::TriggerData) -> pg_sys::HeapTuple {
             "health.normalize_sample must run BEFORE INSERT OR UPDATE ... FOR EACH ROW",
         ),
     };
-    let relation = td.tg_relation;
-    let tupdesc = unsafe { PgTupleDesc::from_pg_unchecked((*relation).rd_att) };
-    let table = || unsafe {
-        let name = CStr::from_ptr((*(*relation).rd_rel).relname.data.as_ptr());
-        name.to_string_lossy().into_owned()
-    };
-    let [kind_col, value_col, unit_col] = trigger_args(unsafe { &*td.tg_trigger });
-    let (kind_att, kind_typ) = column(&tupdesc, kind_col, &table());
-    let (value_att, value_typ) = column(&tupdesc, value_col, &table());
-    let (unit_att, unit_typ) = column(&tupdesc, unit_col, &table());
-    if !matches!(kind_typ, pg_sys::TEXTOID | pg_sys::VARCHAROID) {
-        wrong_type(&table(), kind_col, "text");
-    }
-    if !matches!(unit_typ, pg_sys::TEXTOID | pg_sys::VARCHAROID) {
-        wrong_type(&table(), unit_col, "text");
-    }
+    let tupdesc = unsafe { PgTupleDesc::from_pg_unchecked((*td.tg_relation).rd_att) };
+    let Layout {
+        kind: kind_att,
+        value: value_att,
+        value_type: value_typ,
+        unit: unit_att,
+        ..
+    } = layout(td, &tupdesc);
 
     let get = |att: NonZeroUsize| unsafe { heap_getattr_raw(tuple, att, tupdesc.as_ptr()) };
     // A NULL kind or value is left to the table's NOT NULL constraints (or its own rules).
@@ -147,13 +217,7 @@ pub unsafe fn normalize_row(td: &pg_sys::TriggerData) -> pg_sys::HeapTuple {
         return tuple;
     };
     let kind = unsafe { <&str>::from_datum(kind_d, false) }.unwrap_or("");
-    let value = unsafe { read_value(value_d, value_typ) }.unwrap_or_else(|| {
-        wrong_type(
-            &table(),
-            value_col,
-            "double precision, real, numeric or an integer type",
-        )
-    });
+    let value = unsafe { read_value(value_d, value_typ) }.unwrap_or(f64::NAN);
     let Some(unit_d) = get(unit_att) else {
         error::bad_argument(format!(
             "{kind}: unit is required (the unit decides how the value is read)"
