@@ -81,6 +81,17 @@ insert into vitals (metric, reading, uom) values ('body_temperature', 98.6, '[de
     ('heart_rate', 72, '/min') returning metric, reading, uom;
 select pg_temp.try($$insert into vitals (metric, reading, uom) values ('heart_rate', 72, 'bpm')$$);
 select pg_temp.try($$insert into vitals (metric, reading, uom) values ('blood_pressure_systolic', 600, 'mm[Hg]')$$);
+-- The column layout is cached per trigger and follows ALTER TABLE: a changed value type and a
+-- re-created (moved) value column are used at once.
+create table readings (metric text, reading numeric, uom text);
+create trigger normalize before insert on readings for each row execute function health.normalize_sample('metric', 'reading', 'uom');
+insert into readings values ('body_weight', 154, '[lb_av]') returning metric, reading, pg_typeof(reading), uom;
+alter table readings alter column reading type double precision;
+insert into readings values ('body_weight', 155, '[lb_av]') returning metric, reading, pg_typeof(reading), uom;
+alter table readings drop column reading;
+alter table readings add column note text, add column reading integer;
+insert into readings (metric, reading, uom) values ('steps', 1200, '{steps}'), ('body_weight', 156, '[lb_av]')
+returning metric, reading, pg_typeof(reading), uom;
 -- Misattached triggers are refused with a clear message.
 create table wrong_cols (kind text, amount float8, unit text);
 create trigger normalize before insert on wrong_cols for each row execute function health.normalize_sample();
