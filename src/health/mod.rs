@@ -25,8 +25,8 @@ unsafe impl pgrx::callconv::BoxRet for Regclass {
     }
 }
 
-// The catalog, domains and rejected_samples. Needs the Rust functions it names in CHECKs and
-// triggers, so it runs after them.
+// The catalog, domains and rejected_samples. Needs the Rust functions it names in CHECKs,
+// triggers and COMMENTs, so it runs after them.
 extension_sql_file!(
     "../../sql/health_catalog.sql",
     name = "health_catalog",
