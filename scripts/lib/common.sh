@@ -2,6 +2,7 @@
 # shellcheck shell=bash
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export REPO_ROOT
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
