@@ -140,8 +140,9 @@ pub fn current_sub() -> Option<Uuid> {
 
 /// Make `claims` the identity until the end of the current transaction, and mirror them into
 /// `request.jwt.claims` (also transaction-local) so SQL written for PostgREST keeps working.
-pub fn set_for_transaction(claims: &Map<String, Value>) {
-    let text = CString::new(Value::Object(claims.clone()).to_string()).expect("JSON has no NUL");
+pub fn set_for_transaction(claims_json: &str) {
+    // JSON text never contains a raw NUL (it would be escaped as \u0000).
+    let text = CString::new(claims_json).unwrap_or_else(|_| crate::error::not_authorized("token rejected: malformed token (NUL in claims)"));
     set_local(IDENTITY_GUC, &text, pg_sys::GucContext::PGC_SUSET);
     set_local(
         c"request.jwt.claims",

@@ -86,16 +86,12 @@ fn load_keys() -> (pg_sys::Oid, KeySet) {
 }
 
 fn with_keys<R>(f: impl FnOnce(&KeySet) -> R) -> R {
-    let cached = KEY_CACHE.with(|c| c.borrow().as_ref().map(|(_, k)| k.clone()));
-    let keys = match cached {
-        Some(k) => k,
-        None => {
-            let (oid, keys) = load_keys();
-            KEY_CACHE.with(|c| *c.borrow_mut() = Some((oid, keys.clone())));
-            keys
-        }
-    };
-    f(&keys)
+    if KEY_CACHE.with(|c| c.borrow().is_none()) {
+        let loaded = load_keys();
+        KEY_CACHE.with(|c| *c.borrow_mut() = Some(loaded));
+    }
+    // Verification never calls back into Postgres, so the borrow cannot meet an invalidation.
+    KEY_CACHE.with(|c| f(&c.borrow().as_ref().expect("loaded above").1))
 }
 
 pub fn verify_config() -> VerifyConfig {
@@ -163,7 +159,7 @@ mod auth {
         if verified.session_id().is_some_and(session_is_revoked) {
             error::not_authorized(TokenError::RevokedSession.to_string());
         }
-        identity::set_for_transaction(&verified.claims);
+        identity::set_for_transaction(&verified.payload_json);
         to_pg_uuid(verified.sub)
     }
 
