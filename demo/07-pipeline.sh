@@ -11,8 +11,7 @@ finish() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf
 trap finish EXIT
 sql() { psql -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 
-echo "\$ SELECT health.create_metric_table('public.health_metrics');"
-sql "SELECT health.create_metric_table('public.health_metrics')"
+# public.health_metrics exists since chapter 03 (health.create_metric_table: validation, owner RLS, realtime).
 sql "SELECT auth.sign_up('runner@example.com', 'runner password 1'), auth.sign_up('swimmer@example.com', 'swimmer password 1')" >/dev/null
 runner_token=$(sql "SELECT auth.sign_in('runner@example.com', 'runner password 1')")
 swimmer_token=$(sql "SELECT auth.sign_in('swimmer@example.com', 'swimmer password 1')")
@@ -40,7 +39,7 @@ sleep 1
 
 for who in runner swimmer; do
     events=$(grep -c '^event: change' "$work/$who.sse" || true)
-    ids=$(grep '^data: ' "$work/$who.sse" | sed 's/^data: //' | grep -o '"id":[0-9]*' | cut -d: -f2 | paste -sd, -)
+    ids=$(grep '^data: ' "$work/$who.sse" | sed 's/^data: //' | grep -o '"id": *[0-9]*' | sed 's/.*: *//' | paste -sd, -)
     owners=$(sql "SELECT string_agg(DISTINCT split_part(u.email, '@', 1), ',') FROM health_metrics m JOIN auth.users u ON u.id = m.user_id WHERE m.id IN (${ids:-0})")
     echo "$who's app: $events events, $(echo "$ids" | tr ',' '\n' | grep -c . || true) rows announced, rows belong to: ${owners:-nobody}"
 done
