@@ -473,3 +473,69 @@ mod tests {
         }
     }
 }
+
+/// Property tests: the token verifier never panics, and never accepts a token that differs
+/// from a validly signed one in any byte that changes what was signed.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::auth::keys::parse_jwk;
+    use proptest::prelude::*;
+
+    const SECRET: &[u8] = b"a proptest HS256 secret, 32+ bytes long";
+
+    fn keys() -> KeySet {
+        use base64::Engine;
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET);
+        KeySet::from_keys(vec![parse_jwk(&serde_json::json!({"kty":"oct","kid":"p1","alg":"HS256","k":k})).unwrap()])
+    }
+
+    fn config() -> VerifyConfig {
+        VerifyConfig { audience: Some("authenticated".into()), issuer: None, leeway_seconds: 0 }
+    }
+
+    fn valid() -> String {
+        let mut h = jsonwebtoken::Header::new(Algorithm::HS256);
+        h.kid = Some("p1".into());
+        let c = serde_json::json!({"sub": "8f14e45f-ceea-467f-a0e6-f6b53d2d6b0a", "aud": "authenticated", "exp": 4102444800u64});
+        jsonwebtoken::encode(&h, &c, &jsonwebtoken::EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    /// The bytes a token's three parts decode to (base64url has spare bits in its last
+    /// character, so two spellings can carry the same bytes).
+    fn decoded(token: &str) -> Option<Vec<Vec<u8>>> {
+        use base64::Engine;
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() != 3 {
+            return None;
+        }
+        parts.iter().map(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_refused_without_panicking(s in ".{0,600}") {
+            prop_assert!(verify_token(&s, &keys(), &config()).is_err());
+        }
+
+        #[test]
+        fn arbitrary_three_part_tokens_are_refused(h in "[A-Za-z0-9_-]{0,80}", p in "[A-Za-z0-9_-]{0,200}", s in "[A-Za-z0-9_-]{0,90}") {
+            let token = [h, p, s].join(".");
+            prop_assert!(verify_token(&token, &keys(), &config()).is_err());
+        }
+
+        #[test]
+        fn a_mutated_token_is_never_accepted(pos in 0usize..400, byte in 0x21u8..0x7f) {
+            let good = valid();
+            prop_assert!(verify_token(&good, &keys(), &config()).is_ok());
+            let mut bytes = good.clone().into_bytes();
+            let pos = pos % bytes.len();
+            prop_assume!(bytes[pos] != byte);
+            bytes[pos] = byte;
+            let mutated = String::from_utf8(bytes).unwrap();
+            // Same decoded bytes = the same signed token spelled differently: not a forgery.
+            prop_assume!(decoded(&mutated) != decoded(&good));
+            prop_assert!(verify_token(&mutated, &keys(), &config()).is_err(), "accepted {mutated}");
+        }
+    }
+}

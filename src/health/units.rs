@@ -474,3 +474,32 @@ mod tests {
         assert!(tidy(f64::INFINITY).is_infinite());
     }
 }
+
+/// Property tests: the unit parser and converter never panic, and conversions round-trip.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsing_any_text_never_panics(code in ".{0,40}") {
+            let _ = Unit::parse(&code);
+            let _ = parse_unit(&code);
+        }
+
+        #[test]
+        fn converting_any_value_never_panics(v in proptest::num::f64::ANY, a in 0usize..ALL_UNITS.len(), b in 0usize..ALL_UNITS.len(),
+                                             mm in proptest::option::of(proptest::num::f64::ANY)) {
+            let _ = convert(v, ALL_UNITS[a], ALL_UNITS[b], mm);
+        }
+
+        #[test]
+        fn compatible_conversions_round_trip(v in -1.0e6f64..1.0e6, a in 0usize..ALL_UNITS.len(), b in 0usize..ALL_UNITS.len()) {
+            if let Ok(there) = convert(v, ALL_UNITS[a], ALL_UNITS[b], Some(180.16)) {
+                let back = convert(there, ALL_UNITS[b], ALL_UNITS[a], Some(180.16)).expect("the way back exists");
+                prop_assert!((back - v).abs() <= 1e-6 * v.abs().max(1.0), "{v} -> {there} -> {back}");
+            }
+        }
+    }
+}
