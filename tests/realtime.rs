@@ -183,3 +183,35 @@ async fn an_owner_change_is_told_to_old_and_new_owner() {
     assert_eq!(ops(&got_new), ["UPDATE", "DELETE"], "the new owner hears the move and the delete");
     assert!(got_new[0].1.contains("moved"), "row payloads carry the row");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_change_on_the_standard_shape_is_told_to_both_owners() {
+    // id/user_id/kind/recorded_at in keys mode: the trigger's static fast path.
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS rt_moves_std;
+             CREATE TABLE rt_moves_std (id bigint generated always as identity primary key,
+                 user_id uuid not null, kind text not null, recorded_at timestamptz not null default now());
+             SELECT count(*) FROM health_rls.enable_owner_rls('rt_moves_std', commands => '{all}');
+             SELECT count(*) FROM health_rls.enable_realtime('rt_moves_std');",
+        )
+        .await
+        .unwrap();
+    let (old_owner, new_owner) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (l_old, mut rx_old) = connect_listening().await;
+    let (l_new, mut rx_new) = connect_listening().await;
+    let ch_old = channel_of(&l_old, &token_for(&old_owner)).await;
+    let ch_new = channel_of(&l_new, &token_for(&new_owner)).await;
+    l_old.batch_execute(&format!("LISTEN \"{ch_old}\"")).await.unwrap();
+    l_new.batch_execute(&format!("LISTEN \"{ch_new}\"")).await.unwrap();
+    admin.execute("INSERT INTO rt_moves_std (user_id, kind) VALUES ($1, 'steps')", &[&old_owner]).await.unwrap();
+    admin.execute("UPDATE rt_moves_std SET user_id = $1", &[&new_owner]).await.unwrap();
+    admin.execute("DELETE FROM rt_moves_std", &[]).await.unwrap();
+    let ops = |v: Vec<(String, String)>| -> Vec<String> {
+        v.iter().map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["op"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ops(drain(&mut rx_old, Duration::from_millis(800), Duration::from_secs(10)).await), ["INSERT", "UPDATE"]);
+    assert_eq!(ops(drain(&mut rx_new, Duration::from_millis(800), Duration::from_secs(10)).await), ["UPDATE", "DELETE"]);
+}
