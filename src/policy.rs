@@ -169,6 +169,20 @@ fn check_roles(roles: &[String]) {
     }
 }
 
+/// The owner column must exist (42703) and be a uuid (22023): auth.uid() is compared with it.
+pub fn require_uuid_owner(owner_type: Option<&str>, owner_column: &str, table: &str) {
+    match owner_type {
+        None => error::raise(
+            Code::ERRCODE_UNDEFINED_COLUMN,
+            format!("column \"{owner_column}\" of table {table} does not exist"),
+        ),
+        Some("uuid") => {}
+        Some(other) => error::bad_argument(format!(
+            "owner column \"{owner_column}\" of table {table} is {other}, not uuid (auth.uid() is a uuid)"
+        )),
+    }
+}
+
 /// The oid of a regclass argument, with pgrx's relation reference released: ALTER TABLE
 /// refuses a relation this session still holds open.
 pub fn relation_oid(rel: PgRelation) -> pg_sys::Oid {
@@ -177,7 +191,8 @@ pub fn relation_oid(rel: PgRelation) -> pg_sys::Oid {
     oid
 }
 
-fn run_all(statements: &[String]) {
+/// Run generated statements in the caller's transaction (an error aborts them all).
+pub fn run_all(statements: &[String]) {
     for s in statements {
         Spi::run(s).unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{s}: {e}")));
     }
@@ -193,17 +208,7 @@ fn enable_owner_rls(
     dry_run: default!(bool, false),
 ) -> SetOfIterator<'static, String> {
     let facts = table_facts(relation_oid(tbl), owner_column);
-    match facts.owner_type.as_deref() {
-        None => error::raise(
-            Code::ERRCODE_UNDEFINED_COLUMN,
-            format!("column \"{owner_column}\" of table {} does not exist", facts.qualified),
-        ),
-        Some("uuid") => {}
-        Some(other) => error::bad_argument(format!(
-            "owner column \"{owner_column}\" of table {} is {other}, not uuid (auth.uid() is a uuid)",
-            facts.qualified
-        )),
-    }
+    require_uuid_owner(facts.owner_type.as_deref(), owner_column, &facts.qualified);
     let commands = normalize_commands(&commands).unwrap_or_else(|e| error::bad_argument(e));
     check_roles(&roles);
     let statements =

@@ -5,7 +5,7 @@
 //! secret. The trigger groups a statement's rows by owner and sends each owner one payload (or
 //! a few, split under NOTIFY's 8000-byte limit) at commit.
 use crate::error::{self, Code};
-use crate::policy::{qualified, quote_ident, relation_oid};
+use crate::policy::{qualified, quote_ident, relation_oid, require_uuid_owner, run_all};
 use hmac::{Hmac, Mac};
 use pgrx::prelude::*;
 use pgrx::PgRelation;
@@ -229,14 +229,7 @@ fn enable_realtime(
     payload: default!(&str, "'keys'"),
 ) -> SetOfIterator<'static, String> {
     let t = realtime_table(relation_oid(tbl), owner_column);
-    match t.owner_type.as_deref() {
-        None => error::raise(
-            Code::ERRCODE_UNDEFINED_COLUMN,
-            format!("column \"{owner_column}\" of table {} does not exist", t.qualified),
-        ),
-        Some("uuid") => {}
-        Some(other) => error::bad_argument(format!("owner column \"{owner_column}\" of table {} is {other}, not uuid", t.qualified)),
-    }
+    require_uuid_owner(t.owner_type.as_deref(), owner_column, &t.qualified);
     if payload != "keys" && payload != "row" {
         error::bad_argument(format!("payload must be 'keys' or 'row', not '{payload}'"));
     }
@@ -257,9 +250,7 @@ fn enable_realtime(
         );
     }
     let statements = realtime_trigger_sql(&t.qualified, owner_column, payload, &keys, &t.existing);
-    for s in &statements {
-        Spi::run(s).unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{s}: {e}")));
-    }
+    run_all(&statements);
     SetOfIterator::new(statements)
 }
 
@@ -267,9 +258,7 @@ fn enable_realtime(
 fn disable_realtime(tbl: PgRelation) -> SetOfIterator<'static, String> {
     let t = realtime_table(relation_oid(tbl), "");
     let statements = realtime_drop_sql(&t.qualified, &t.existing);
-    for s in &statements {
-        Spi::run(s).unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{s}: {e}")));
-    }
+    run_all(&statements);
     SetOfIterator::new(statements)
 }
 

@@ -147,18 +147,18 @@ async fn each_user_hears_exactly_its_own_events() {
     assert_eq!(ids_in(&got_bob, "UPDATE").len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_owner_change_is_told_to_old_and_new_owner() {
+/// Create `table` with `columns`, owner RLS and realtime (`payload`), then insert a row for one
+/// user, move it to another, delete it; returns what each of the two owners heard.
+async fn owner_change(table: &str, columns: &str, insert: &str, payload: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let admin = connect().await;
     prepare(&admin).await;
     admin
-        .batch_execute(
-            "DROP TABLE IF EXISTS rt_moves;
-             CREATE TABLE rt_moves (id bigint generated always as identity primary key,
-                 user_id uuid not null, note text);
-             SELECT count(*) FROM health_rls.enable_owner_rls('rt_moves', commands => '{all}');
-             SELECT count(*) FROM health_rls.enable_realtime('rt_moves', payload => 'row');",
-        )
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table};
+             CREATE TABLE {table} (id bigint generated always as identity primary key, user_id uuid not null, {columns});
+             SELECT count(*) FROM health_rls.enable_owner_rls('{table}', commands => '{{all}}');
+             SELECT count(*) FROM health_rls.enable_realtime('{table}', payload => '{payload}');"
+        ))
         .await
         .unwrap();
     let (old_owner, new_owner) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
@@ -168,16 +168,22 @@ async fn an_owner_change_is_told_to_old_and_new_owner() {
     let ch_new = channel_of(&l_new, &token_for(&new_owner)).await;
     l_old.batch_execute(&format!("LISTEN \"{ch_old}\"")).await.unwrap();
     l_new.batch_execute(&format!("LISTEN \"{ch_new}\"")).await.unwrap();
+    admin.execute(&format!("INSERT INTO {table} (user_id, {insert}) VALUES ($1, 'first')"), &[&old_owner]).await.unwrap();
+    admin.execute(&format!("UPDATE {table} SET user_id = $1, {insert} = 'moved'"), &[&new_owner]).await.unwrap();
+    admin.execute(&format!("DELETE FROM {table}"), &[]).await.unwrap();
+    (
+        drain(&mut rx_old, Duration::from_millis(800), Duration::from_secs(10)).await,
+        drain(&mut rx_new, Duration::from_millis(800), Duration::from_secs(10)).await,
+    )
+}
 
-    admin.execute("INSERT INTO rt_moves (user_id, note) VALUES ($1, 'first')", &[&old_owner]).await.unwrap();
-    admin.execute("UPDATE rt_moves SET user_id = $1, note = 'moved'", &[&new_owner]).await.unwrap();
-    admin.execute("DELETE FROM rt_moves", &[]).await.unwrap();
+fn ops(v: &[(String, String)]) -> Vec<String> {
+    v.iter().map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["op"].as_str().unwrap().to_string()).collect()
+}
 
-    let got_old = drain(&mut rx_old, Duration::from_millis(800), Duration::from_secs(10)).await;
-    let got_new = drain(&mut rx_new, Duration::from_millis(800), Duration::from_secs(10)).await;
-    let ops = |v: &[(String, String)]| -> Vec<String> {
-        v.iter().map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["op"].as_str().unwrap().to_string()).collect()
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_change_is_told_to_old_and_new_owner() {
+    let (got_old, got_new) = owner_change("rt_moves", "note text", "note", "row").await;
     assert_eq!(ops(&got_old), ["INSERT", "UPDATE"], "the old owner hears its row leave, nothing after");
     assert!(!got_old[1].1.contains("moved"), "the old owner gets the old row, not the new owner's data");
     assert_eq!(ops(&got_new), ["UPDATE", "DELETE"], "the new owner hears the move and the delete");
@@ -187,31 +193,8 @@ async fn an_owner_change_is_told_to_old_and_new_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_change_on_the_standard_shape_is_told_to_both_owners() {
     // id/user_id/kind/recorded_at in keys mode: the trigger's static fast path.
-    let admin = connect().await;
-    prepare(&admin).await;
-    admin
-        .batch_execute(
-            "DROP TABLE IF EXISTS rt_moves_std;
-             CREATE TABLE rt_moves_std (id bigint generated always as identity primary key,
-                 user_id uuid not null, kind text not null, recorded_at timestamptz not null default now());
-             SELECT count(*) FROM health_rls.enable_owner_rls('rt_moves_std', commands => '{all}');
-             SELECT count(*) FROM health_rls.enable_realtime('rt_moves_std');",
-        )
-        .await
-        .unwrap();
-    let (old_owner, new_owner) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    let (l_old, mut rx_old) = connect_listening().await;
-    let (l_new, mut rx_new) = connect_listening().await;
-    let ch_old = channel_of(&l_old, &token_for(&old_owner)).await;
-    let ch_new = channel_of(&l_new, &token_for(&new_owner)).await;
-    l_old.batch_execute(&format!("LISTEN \"{ch_old}\"")).await.unwrap();
-    l_new.batch_execute(&format!("LISTEN \"{ch_new}\"")).await.unwrap();
-    admin.execute("INSERT INTO rt_moves_std (user_id, kind) VALUES ($1, 'steps')", &[&old_owner]).await.unwrap();
-    admin.execute("UPDATE rt_moves_std SET user_id = $1", &[&new_owner]).await.unwrap();
-    admin.execute("DELETE FROM rt_moves_std", &[]).await.unwrap();
-    let ops = |v: Vec<(String, String)>| -> Vec<String> {
-        v.iter().map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["op"].as_str().unwrap().to_string()).collect()
-    };
-    assert_eq!(ops(drain(&mut rx_old, Duration::from_millis(800), Duration::from_secs(10)).await), ["INSERT", "UPDATE"]);
-    assert_eq!(ops(drain(&mut rx_new, Duration::from_millis(800), Duration::from_secs(10)).await), ["UPDATE", "DELETE"]);
+    let (got_old, got_new) =
+        owner_change("rt_moves_std", "kind text not null, recorded_at timestamptz not null default now()", "kind", "keys").await;
+    assert_eq!(ops(&got_old), ["INSERT", "UPDATE"]);
+    assert_eq!(ops(&got_new), ["UPDATE", "DELETE"]);
 }
