@@ -154,6 +154,7 @@ unsafe fn for_each_row(
     let reader = pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
     pg_sys::tuplestore_select_read_pointer(store, reader);
     pg_sys::tuplestore_rescan(store);
+    // Owned context: deleted when `per_row` drops (do not delete it by hand).
     let mut per_row = PgMemoryContexts::new("health_rls realtime row");
     loop {
         // gettupleslot may switch the active pointer's position only: select ours every time,
