@@ -4,6 +4,9 @@
 //! `hrls_` + HMAC-SHA256(per-database secret, user id), which nobody can compute without the
 //! secret. The trigger groups a statement's rows by owner and sends each owner one payload (or
 //! a few, split under NOTIFY's 8000-byte limit) at commit.
+mod payload;
+mod transition;
+
 use crate::error::{self, Code};
 use crate::policy::{qualified, quote_ident, relation_oid, require_uuid_owner, run_all};
 use hmac::{Hmac, Mac};
@@ -13,11 +16,15 @@ use sha2::Sha256;
 use std::cell::RefCell;
 use std::ffi::CString;
 
-extension_sql_file!("../sql/realtime.sql", name = "realtime", requires = ["bootstrap", _realtime_send, _random_secret, channel_for]);
+extension_sql_file!(
+    "../sql/realtime.sql",
+    name = "realtime",
+    requires = ["bootstrap", _realtime_send, _random_secret, channel_for, realtime_notify]
+);
+
+pub use payload::{pack_payloads, PAYLOAD_LIMIT};
 
 pub const CHANNEL_PREFIX: &str = "hrls_";
-/// NOTIFY refuses payloads of 8000 bytes or more; stay clearly below.
-pub const PAYLOAD_LIMIT: usize = 7900;
 
 /// The channel of `user_id`: prefix + 160 bits of HMAC-SHA256 in hex (45 characters, under
 /// the 63-byte identifier limit).
@@ -30,51 +37,6 @@ pub fn channel_name(secret: &[u8], user_id: &uuid::Uuid) -> String {
     format!("{CHANNEL_PREFIX}{hex}")
 }
 
-/// Pack JSON `items` into as few payloads as possible, each under `limit` bytes:
-/// `{"table":…,"op":…,"part":i,"parts":n,"rows":[…]}`. An item that cannot fit even alone is
-/// replaced by `{"<id_key>":…,"too_large":true}` so its id still travels (never dropped).
-pub fn pack_payloads(table: &str, op: &str, items: &[String], id_key: &str, limit: usize) -> Vec<String> {
-    let head = |part: usize, parts: usize| {
-        format!(
-            "{{\"table\":{},\"op\":{},\"part\":{part},\"parts\":{parts},\"rows\":[",
-            serde_json::Value::from(table),
-            serde_json::Value::from(op)
-        )
-    };
-    // Room for the envelope with 6-digit part numbers, whatever the final count.
-    let budget = limit.saturating_sub(head(999_999, 999_999).len() + 2);
-    let mut groups: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for item in items {
-        let item = if item.len() > budget { shrink(item, id_key) } else { item.clone() };
-        let extra = item.len() + usize::from(!current.is_empty());
-        if !current.is_empty() && current.len() + extra > budget {
-            groups.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push(',');
-        }
-        current.push_str(&item);
-    }
-    if !current.is_empty() || groups.is_empty() {
-        groups.push(current);
-    }
-    let parts = groups.len();
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, rows)| format!("{}{rows}]}}", head(i + 1, parts)))
-        .collect()
-}
-
-fn shrink(item: &str, id_key: &str) -> String {
-    let id = serde_json::from_str::<serde_json::Value>(item)
-        .ok()
-        .and_then(|v| v.get(id_key).cloned())
-        .unwrap_or(serde_json::Value::Null);
-    serde_json::json!({ id_key: id, "too_large": true }).to_string()
-}
-
 // commands/async.h, not in pgrx's bindings: queue a notification for delivery at commit.
 unsafe extern "C-unwind" {
     fn Async_Notify(channel: *const std::ffi::c_char, payload: *const std::ffi::c_char);
@@ -82,9 +44,29 @@ unsafe extern "C-unwind" {
 
 thread_local! {
     static SECRET: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    static CHANNELS: RefCell<std::collections::HashMap<uuid::Uuid, String>> = RefCell::new(Default::default());
 }
 
-/// The per-database secret (oldest row wins, so a restored dump keeps its channel names).
+/// The channel of `user_id` under this database's secret. Remembered per backend (a writer
+/// announces to the same few users again and again), bounded so a bulk load cannot grow it.
+fn channel_of(user_id: &uuid::Uuid) -> String {
+    const REMEMBERED: usize = 4096;
+    if let Some(c) = CHANNELS.with(|m| m.borrow().get(user_id).cloned()) {
+        return c;
+    }
+    let c = channel_name(&secret(), user_id);
+    CHANNELS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= REMEMBERED {
+            m.clear();
+        }
+        m.insert(*user_id, c.clone());
+    });
+    c
+}
+
+/// The per-database secret (oldest row wins, so a restored dump keeps its channel names),
+/// read once per backend.
 fn secret() -> Vec<u8> {
     if let Some(s) = SECRET.with(|s| s.borrow().clone()) {
         return s;
@@ -114,23 +96,61 @@ fn _random_secret() -> Vec<u8> {
 /// The channel of any user; for the extension owner (and roles it grants), never for apps.
 #[pg_extern(stable, security_definer)]
 fn channel_for(user_id: pgrx::Uuid) -> String {
-    channel_name(&secret(), &to_uuid(user_id))
+    channel_of(&to_uuid(user_id))
 }
 
-/// Send one owner's rows of a statement (called by `health_rls.realtime_notify`).
-#[pg_extern(volatile, security_definer)]
-fn _realtime_send(owner: Option<pgrx::Uuid>, tbl: &str, op: &str, id_key: &str, items: Vec<Option<String>>) -> i32 {
-    let Some(owner) = owner else { return 0 };
-    let items: Vec<String> = items.into_iter().flatten().collect();
-    let channel = CString::new(channel_name(&secret(), &to_uuid(owner))).expect("hex has no NUL");
-    let payloads = pack_payloads(tbl, op, &items, id_key, PAYLOAD_LIMIT);
+/// Queue one owner's rows of a statement on the owner's channel (delivered at commit): one
+/// notification, or several parts when the rows do not fit in one. Returns the parts sent.
+pub fn send(owner: &uuid::Uuid, table: &str, op: &str, id_key: &str, items: &[String]) -> usize {
+    let channel = CString::new(channel_of(owner)).expect("hex has no NUL");
+    let payloads = pack_payloads(table, op, items, id_key, PAYLOAD_LIMIT);
     for p in &payloads {
         let p = CString::new(p.as_str()).unwrap_or_else(|_| error::bad_argument("payload contains NUL"));
         // The guard turns an ERROR raised inside (queue full, payload too long) into a Rust
         // panic that pgrx re-raises as that ERROR.
         unsafe { pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| Async_Notify(channel.as_ptr(), p.as_ptr())) };
     }
-    payloads.len() as i32
+    payloads.len()
+}
+
+/// Announce rows by hand (superuser only: a maintenance job that changed rows with triggers
+/// disabled). The trigger itself does not go through SQL.
+#[pg_extern(volatile, security_definer)]
+fn _realtime_send(owner: Option<pgrx::Uuid>, tbl: &str, op: &str, id_key: &str, items: Vec<Option<String>>) -> i32 {
+    let Some(owner) = owner else { return 0 };
+    let items: Vec<String> = items.into_iter().flatten().collect();
+    send(&to_uuid(owner), tbl, op, id_key, &items) as i32
+}
+
+/// AFTER INSERT/UPDATE/DELETE … FOR EACH STATEMENT trigger with transition tables, created by
+/// `enable_realtime`: each affected owner hears one notification (or a few parts) per statement.
+/// Arguments: owner column, payload mode ('keys' | 'row'), key columns (the first names the row).
+/// SECURITY DEFINER (sql/realtime.sql): a backend's first channel needs the secret.
+#[pg_trigger]
+fn realtime_notify<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<pgrx::heap_tuple::PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::heap_tuple::PgHeapTupleError> {
+    let td = trigger.trigger_data();
+    let table = unsafe { table_label(td.tg_relation) };
+    let op = match td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
+        pg_sys::TRIGGER_EVENT_INSERT => "INSERT",
+        pg_sys::TRIGGER_EVENT_UPDATE => "UPDATE",
+        pg_sys::TRIGGER_EVENT_DELETE => "DELETE",
+        _ => return Ok(None),
+    };
+    let (rows, id_key) = unsafe { transition::statement_rows(td, &table) };
+    for (owner, items) in &rows.groups {
+        send(&uuid::Uuid::from_bytes(*owner), &table, op, &id_key, items);
+    }
+    Ok(None)
+}
+
+/// `schema.table`, each part quoted only when it needs it (as format('%I.%I') writes it).
+unsafe fn table_label(rel: pg_sys::Relation) -> String {
+    let nsp = pg_sys::get_namespace_name((*(*rel).rd_rel).relnamespace);
+    let name = (*(*rel).rd_rel).relname.data.as_ptr();
+    let q = |p: *const std::ffi::c_char| std::ffi::CStr::from_ptr(pg_sys::quote_identifier(p)).to_string_lossy().into_owned();
+    format!("{}.{}", q(nsp), q(name))
 }
 
 #[pg_schema]
@@ -138,9 +158,9 @@ mod auth {
     use super::*;
 
     /// The realtime channel of the current user; NULL when nobody is authenticated.
-    #[pg_extern(stable, security_definer)]
+    #[pg_extern(stable, parallel_safe, security_definer)]
     fn my_channel() -> Option<String> {
-        crate::auth::identity::current_sub().map(|u| channel_name(&secret(), &u))
+        crate::auth::identity::current_sub().map(|u| channel_of(&u))
     }
 }
 
@@ -274,29 +294,5 @@ mod unit {
         assert_ne!(a, channel_name(b"secret-b", &u), "keyed by the secret");
         assert!(a.starts_with(CHANNEL_PREFIX) && a.len() <= 63);
         assert!(!a.contains("1111"), "not derived from the plain id");
-    }
-
-    #[test]
-    fn payloads_split_under_the_limit_and_keep_every_id() {
-        let items: Vec<String> = (0..5000).map(|i| format!("{{\"id\":{i},\"kind\":\"heart_rate\"}}")).collect();
-        let payloads = pack_payloads("public.m", "INSERT", &items, "id", PAYLOAD_LIMIT);
-        assert!(payloads.len() > 1);
-        let mut ids = Vec::new();
-        for (i, p) in payloads.iter().enumerate() {
-            assert!(p.len() < 8000, "payload {} is {} bytes", i, p.len());
-            let v: serde_json::Value = serde_json::from_str(p).unwrap();
-            assert_eq!(v["part"], i + 1);
-            assert_eq!(v["parts"], payloads.len());
-            ids.extend(v["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()));
-        }
-        assert_eq!(ids, (0..5000).collect::<Vec<i64>>());
-    }
-
-    #[test]
-    fn an_oversized_row_keeps_its_id() {
-        let big = format!("{{\"id\":7,\"note\":\"{}\"}}", "x".repeat(9000));
-        let p = pack_payloads("t", "INSERT", &[big], "id", PAYLOAD_LIMIT);
-        assert_eq!(p.len(), 1);
-        assert!(p[0].contains("\"too_large\":true") && p[0].contains("\"id\":7"));
     }
 }

@@ -64,10 +64,15 @@ async fn each_user_hears_exactly_its_own_events() {
     let bob = uuid::Uuid::new_v4();
     let (alice_l, mut alice_rx) = connect_listening().await;
     let (bob_l, mut bob_rx) = connect_listening().await;
+    // The attacker is a user too (mallory): it listens on its own channel, so its connection
+    // demonstrably receives, and on every name it can derive from the victims' plain ids.
+    let mallory = uuid::Uuid::new_v4();
     let (attacker, mut attacker_rx) = connect_listening().await;
     let alice_ch = channel_of(&alice_l, &token_for(&alice)).await;
     let bob_ch = channel_of(&bob_l, &token_for(&bob)).await;
+    let mallory_ch = channel_of(&attacker, &token_for(&mallory)).await;
     assert_ne!(alice_ch, bob_ch);
+    attacker.batch_execute(&format!("LISTEN \"{mallory_ch}\"")).await.unwrap();
     alice_l.batch_execute(&format!("LISTEN \"{alice_ch}\"")).await.unwrap();
     bob_l.batch_execute(&format!("LISTEN \"{bob_ch}\"")).await.unwrap();
     for g in guesses(&alice).into_iter().chain(guesses(&bob)) {
@@ -116,12 +121,16 @@ async fn each_user_hears_exactly_its_own_events() {
     )
     .await;
 
+    let mallory_inserted = write(token_for(&mallory), "INSERT INTO rt_samples (kind, value) VALUES ('steps', 1) RETURNING id").await;
+
     let quiet = Duration::from_millis(1500);
     let got_alice = drain(&mut alice_rx, quiet, Duration::from_secs(20)).await;
     let got_bob = drain(&mut bob_rx, quiet, Duration::from_secs(20)).await;
-    let got_attacker = drain(&mut attacker_rx, Duration::from_millis(300), Duration::from_secs(2)).await;
+    let got_attacker = drain(&mut attacker_rx, Duration::from_millis(500), Duration::from_secs(5)).await;
 
-    assert!(got_attacker.is_empty(), "the attacker heard {} notifications", got_attacker.len());
+    assert_eq!(got_attacker.len(), 1, "the attacker hears its own write and nothing else: {got_attacker:?}");
+    assert_eq!(got_attacker[0].0, mallory_ch);
+    assert_eq!(ids_in(&got_attacker, "INSERT"), mallory_inserted);
     assert!(got_alice.iter().all(|(c, _)| *c == alice_ch));
     assert!(got_bob.iter().all(|(c, _)| *c == bob_ch));
     for (_, p) in got_alice.iter().chain(&got_bob) {
@@ -192,7 +201,7 @@ async fn an_owner_change_is_told_to_old_and_new_owner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_change_on_the_standard_shape_is_told_to_both_owners() {
-    // id/user_id/kind/recorded_at in keys mode: the trigger's static fast path.
+    // The standard table shape (id/user_id/kind/recorded_at) in keys mode.
     let (got_old, got_new) =
         owner_change("rt_moves_std", "kind text not null, recorded_at timestamptz not null default now()", "kind", "keys").await;
     assert_eq!(ops(&got_old), ["INSERT", "UPDATE"]);

@@ -37,6 +37,10 @@ update pulses set value = 63 where value = 62;
 delete from pulses where value = 61;
 select count(*) from pulses;
 reset role;
+-- One 32-byte secret, made at CREATE EXTENSION and dumped with the data (pg_dump keeps channels).
+select count(*) as secrets, min(length(secret)) as bytes,
+       (select 'health_rls.realtime_secret'::regclass = any(extconfig) from pg_extension where extname = 'health_rls') as dumped
+  from health_rls.realtime_secret;
 -- The superuser (extension owner) can map a user to a channel; it matches my_channel().
 select health_rls.channel_for(:'alice_id') = :'alice_channel' as channel_for_matches;
 
@@ -53,8 +57,24 @@ select health_rls.enable_realtime('pulses', 'kind');
 rollback to savepoint e;
 select health_rls.enable_realtime('pulses', payload => 'everything');
 rollback to savepoint e;
+-- The SQLSTATEs: 42703 unknown owner column, 22023 bad argument, 42P01 unknown table.
+\set VERBOSITY sqlstate
+select health_rls.enable_realtime('pulses', 'missing');
+rollback to savepoint e;
+select health_rls.enable_realtime('pulses', 'kind');
+rollback to savepoint e;
+select health_rls.enable_realtime('pulses', payload => 'everything');
+rollback to savepoint e;
+select health_rls.enable_realtime('no_such_table');
+rollback to savepoint e;
+\set VERBOSITY default
 -- The audit lists realtime on a table without RLS.
 select lint, object from health_rls.audit() where lint = 'realtime_without_rls';
 select * from health_rls.disable_realtime('pulses');
 select count(*) as triggers_left from pg_trigger where tgrelid = 'pulses'::regclass and not tgisinternal;
+-- Idempotent: disabling again does nothing.
+select count(*) as dropped_again from health_rls.disable_realtime('pulses');
+-- The trigger function is not for application roles (creating triggers with it needs EXECUTE).
+select has_function_privilege('authenticated', 'health_rls.realtime_notify()', 'execute') as app_can_use_trigger_fn,
+       has_function_privilege('authenticated', 'auth.my_channel()', 'execute') as app_can_ask_own_channel;
 rollback;
