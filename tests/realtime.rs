@@ -46,19 +46,7 @@ fn hex(b: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_user_hears_exactly_its_own_events() {
-    let admin = connect().await;
-    prepare(&admin).await;
-    admin
-        .batch_execute(
-            "DROP TABLE IF EXISTS rt_samples;
-             CREATE TABLE rt_samples (id bigint generated always as identity primary key,
-                 user_id uuid not null default auth.uid(), kind text not null, value float8,
-                 recorded_at timestamptz not null default now());
-             SELECT count(*) FROM health_rls.enable_owner_rls('rt_samples', commands => '{all}');
-             SELECT count(*) FROM health_rls.enable_realtime('rt_samples');",
-        )
-        .await
-        .unwrap();
+    let _admin = realtime_samples_table("rt_samples").await;
 
     let alice = uuid::Uuid::new_v4();
     let bob = uuid::Uuid::new_v4();

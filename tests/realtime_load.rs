@@ -8,18 +8,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_fifty_users_none_lost_none_misdelivered() {
-    let admin = connect().await;
-    prepare(&admin).await;
-    admin
-        .batch_execute(
-            "DROP TABLE IF EXISTS load_samples;
-             CREATE TABLE load_samples (id bigint generated always as identity primary key,
-                 user_id uuid not null default auth.uid(), kind text not null default 'steps', value float8);
-             SELECT count(*) FROM health_rls.enable_owner_rls('load_samples', commands => '{all}');
-             SELECT count(*) FROM health_rls.enable_realtime('load_samples');",
-        )
-        .await
-        .unwrap();
+    let _admin = realtime_samples_table("load_samples").await;
     let users: Vec<uuid::Uuid> = (0..50).map(|_| uuid::Uuid::new_v4()).collect();
     let mut listeners = Vec::new();
     for u in &users {

@@ -71,19 +71,7 @@ async fn insert_throughput(w: &tokio_postgres::Client, tokens: &[String], transa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_subscribers_for_fifty_users_get_exactly_their_own_events() {
-    let admin = connect().await;
-    prepare(&admin).await;
-    admin
-        .batch_execute(
-            "DROP TABLE IF EXISTS rl_samples;
-             CREATE TABLE rl_samples (id bigint generated always as identity primary key,
-                 user_id uuid not null default auth.uid(), kind text not null, value float8,
-                 recorded_at timestamptz not null default now());
-             SELECT count(*) FROM health_rls.enable_owner_rls('rl_samples', commands => '{all}');
-             SELECT count(*) FROM health_rls.enable_realtime('rl_samples');",
-        )
-        .await
-        .unwrap();
+    let _admin = realtime_samples_table("rl_samples").await;
 
     let relay = relay::Relay::connect(&dsn()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -89,3 +89,22 @@ pub async fn drain(rx: &mut mpsc::UnboundedReceiver<(String, String)>, quiet: Du
     }
     out
 }
+
+/// A fresh samples table `table` (id, user_id = auth.uid(), kind, value, recorded_at) with the
+/// generator's owner RLS for every command and realtime in keys mode; returns the admin client.
+pub async fn realtime_samples_table(table: &str) -> Client {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table};
+             CREATE TABLE {table} (id bigint generated always as identity primary key,
+                 user_id uuid not null default auth.uid(), kind text not null default 'heart_rate', value float8,
+                 recorded_at timestamptz not null default now());
+             SELECT count(*) FROM health_rls.enable_owner_rls('{table}', commands => '{{all}}');
+             SELECT count(*) FROM health_rls.enable_realtime('{table}');"
+        ))
+        .await
+        .expect("create the realtime samples table");
+    admin
+}
