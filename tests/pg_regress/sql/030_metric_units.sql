@@ -2,14 +2,6 @@
 -- conversions, the canonical unit per kind, and the SQLSTATEs of bad kinds, units and ranges.
 begin;
 \i fixtures/setup.sql
--- try(sql): runs one statement and shows "SQLSTATE: message" instead of aborting the test.
-create function pg_temp.try(q text) returns text language plpgsql as $fn$
-begin
-    execute q;
-    return 'ok';
-exception when others then
-    return sqlstate || ': ' || sqlerrm;
-end $fn$;
 set local role api_user;
 set local role authenticated;
 select auth.authenticate(:'alice') is not null as alice;

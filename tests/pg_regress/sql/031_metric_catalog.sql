@@ -14,13 +14,6 @@ begin
 exception when others then
     return sqlstate || ': ' || sqlerrm;
 end $fn$;
-create function pg_temp.try(q text) returns text language plpgsql as $fn$
-begin
-    execute q;
-    return 'ok';
-exception when others then
-    return sqlstate || ': ' || sqlerrm;
-end $fn$;
 
 -- The seed: 16 kinds, canonical UCUM units, codes of the three vocabularies.
 select code, unit, min_value, max_value, loinc, healthkit, health_connect

@@ -2,13 +2,6 @@
 -- duplicate key, and the validation trigger attached to a DBA's own table.
 begin;
 \i fixtures/setup.sql
-create function pg_temp.try(q text) returns text language plpgsql as $fn$
-begin
-    execute q;
-    return 'ok';
-exception when others then
-    return sqlstate || ': ' || sqlerrm;
-end $fn$;
 create role table_owner nologin;
 grant create, usage on schema public to table_owner;
 -- Attaching the realtime trigger is reserved (realtime.sql revokes it from PUBLIC): granted here.

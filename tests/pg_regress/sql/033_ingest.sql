@@ -3,13 +3,6 @@
 -- stored), another user's id, malformed elements: none is lost, a re-sent batch adds nothing.
 begin;
 \i fixtures/setup.sql
-create function pg_temp.try(q text) returns text language plpgsql as $fn$
-begin
-    execute q;
-    return 'ok';
-exception when others then
-    return sqlstate || ': ' || sqlerrm;
-end $fn$;
 set local timezone = 'UTC';
 select health.create_metric_table('public.health_metrics');
 -- Counts INSERT statements on the table, to show the batch goes in as one statement.
