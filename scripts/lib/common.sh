@@ -81,7 +81,8 @@ pidfile = $dir/pgbouncer.pid
 INI
     printf '"postgres" ""\n' >"$dir/userlist.txt"
     [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir"
-    as_pg pgbouncer -d "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log"; return 1; }
+    local bouncer; bouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+    as_pg "$bouncer" -d "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log"; return 1; }
     local i
     for i in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     export POOLER_PORT=$port
