@@ -12,7 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (mode, target, file) = (args[1].as_str(), args[2].clone(), &args[3]);
-    let lines: Vec<String> = std::fs::read_to_string(file).unwrap().lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<String> =
+        std::fs::read_to_string(file).unwrap().lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
     let received = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for line in &lines {
@@ -41,7 +42,8 @@ async fn main() {
             }
             _ => {
                 tokio::spawn(async move {
-                    let (client, mut conn) = tokio_postgres::connect(&target, tokio_postgres::NoTls).await.expect("connect");
+                    let (client, mut conn) =
+                        tokio_postgres::connect(&target, tokio_postgres::NoTls).await.expect("connect");
                     let counter = received.clone();
                     tokio::spawn(async move {
                         while let Some(Ok(_)) = futures_util::future::poll_fn(|cx| conn.poll_message(cx)).await {

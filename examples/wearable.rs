@@ -75,7 +75,8 @@ fn seal(dir: &Path, token: &str) -> std::io::Result<()> {
     getrandom::getrandom(&mut nonce).expect("OS randomness");
     let mut out = nonce.to_vec();
     out.extend(cipher.encrypt(&Nonce::from(nonce), token.as_bytes()).expect("encrypt"));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(dir.join("token.enc"))?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(dir.join("token.enc"))?;
     std::io::Write::write_all(&mut f, &out)
 }
 
@@ -125,7 +126,8 @@ fn batch(rng: &mut Lcg, size: usize, start: i64, device: &str, with_glitch: bool
             1 => ("steps", rng.next(0.0, 120.0).round(), "{steps}"),
             _ => ("oxygen_saturation", (rng.next(95.0, 99.5) * 10.0).round() / 10.0, "%"),
         };
-        samples.push(serde_json::json!({"kind": kind, "value": value, "unit": unit, "recorded_at": at, "source": device}));
+        samples
+            .push(serde_json::json!({"kind": kind, "value": value, "unit": unit, "recorded_at": at, "source": device}));
     }
     if with_glitch {
         // What real devices send now and then: a sensor glitch and a re-sent sample.

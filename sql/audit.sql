@@ -1,4 +1,4 @@
--- health_rls.audit(): the RLS lints of DESIGN.md §4. Splinter's RLS checks, plus the ones
+-- health_rls.audit(): the RLS lints of docs/sql-reference.md. Splinter's RLS checks, plus the ones
 -- splinter lacks (RLS not FORCEd, owner column without index, nullable owner column).
 -- An "owner column" is a uuid column named user_id or owner_id, or any column with a
 -- foreign key to auth.users(id).

@@ -1,4 +1,4 @@
--- Identity tables (DESIGN.md §2). Only the extension owner and superusers may touch them:
+-- Identity tables (docs/sql-reference.md, "auth"). Only the extension owner and superusers may touch them:
 -- no grants to PUBLIC, and the functions that need them are SECURITY DEFINER.
 
 CREATE TABLE auth.keys (

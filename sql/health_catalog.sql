@@ -1,4 +1,4 @@
--- Health metrics (DESIGN.md §3): the kind catalog, typed domains and the store of rejected
+-- Health metrics (docs/sql-reference.md, "health"): the kind catalog, typed domains and the store of rejected
 -- samples. Units are UCUM codes (src/health/units.rs); health.normalize and the trigger
 -- health.normalize_sample read this catalog through a per-backend cache that the trigger
 -- below invalidates on every change.
@@ -139,13 +139,9 @@ SELECT pg_catalog.pg_extension_config_dump('health.rejected_samples_id_seq', '')
 -- The policies name role authenticated, which must exist when they are created. Creating the
 -- three NOLOGIN roles here is what auth.create_roles() does anyway (idempotent, no privileges).
 SELECT auth.create_roles();
-ALTER TABLE health.rejected_samples ENABLE ROW LEVEL SECURITY;
-ALTER TABLE health.rejected_samples FORCE ROW LEVEL SECURITY;
-CREATE POLICY rejected_samples_owner_select ON health.rejected_samples
-    FOR SELECT TO authenticated USING ((SELECT auth.uid()) = user_id);
-CREATE POLICY rejected_samples_owner_insert ON health.rejected_samples
-    FOR INSERT TO authenticated WITH CHECK ((SELECT auth.uid()) = user_id);
-GRANT SELECT, INSERT ON health.rejected_samples TO authenticated;
+-- The owner policies come from the generator every other owner table uses (ENABLE + FORCE,
+-- select and insert for authenticated, the grants); user_id already leads an index.
+SELECT pg_catalog.count(*) FROM health_rls.enable_owner_rls('health.rejected_samples', 'user_id', '{select,insert}', '{authenticated}');
 
 -- What \df+ tells a DBA.
 COMMENT ON FUNCTION health.normalize_sample() IS

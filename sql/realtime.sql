@@ -1,4 +1,4 @@
--- Realtime (DESIGN.md §5): the channel secret and the statement-level trigger function.
+-- Realtime (docs/realtime.md): the channel secret and the statement-level trigger function.
 
 -- No application role may read the secret: it is what makes channel names unguessable.
 -- Dumped with the data so restored databases keep their channel names; the oldest row wins,

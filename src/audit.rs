@@ -1,4 +1,4 @@
-//! The RLS audit of DESIGN.md §4. The lints are catalog queries, so they live in hand-written
+//! The RLS audit of docs/sql-reference.md. The lints are catalog queries, so they live in hand-written
 //! SQL (sql/audit.sql); this module only pulls that file into the extension script.
 use pgrx::prelude::*;
 

@@ -1,5 +1,5 @@
 //! Every error the extension raises goes through here, so each one carries a SQLSTATE
-//! from DESIGN.md and a message a DBA can act on (and never a token or key).
+//! documented in docs/sql-reference.md and a message a DBA can act on (and never a token or key).
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 pub use pgrx::PgSqlErrorCode as Code;
@@ -7,14 +7,6 @@ pub use pgrx::PgSqlErrorCode as Code;
 /// Raise an ERROR with `code` and `message`. Never returns.
 pub fn raise(code: Code, message: impl Into<String>) -> ! {
     ErrorReport::new(code, message.into(), "health_rls").report(PgLogLevel::ERROR);
-    unreachable!("ERROR returned")
-}
-
-/// Raise an ERROR with a DETAIL line (for data the caller may want to read, never secrets).
-pub fn raise_with_detail(code: Code, message: impl Into<String>, detail: impl Into<String>) -> ! {
-    ErrorReport::new(code, message.into(), "health_rls")
-        .set_detail(detail.into())
-        .report(PgLogLevel::ERROR);
     unreachable!("ERROR returned")
 }
 
@@ -28,6 +20,26 @@ pub fn not_authorized(message: impl Into<String>) -> ! {
     raise(Code::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, message)
 }
 
+/// For `#[pg_test]`s: what a statement does, seen as a client sees it.
+#[cfg(any(test, feature = "pg_test"))]
+pub mod testing {
+    use pgrx::prelude::*;
+
+    /// Run `sql` in a subtransaction (a PL/pgSQL EXCEPTION block): "ok", or "SQLSTATE: message"
+    /// of the error it raised, which is rolled back.
+    pub fn outcome(sql: &str) -> String {
+        Spi::run(
+            "CREATE OR REPLACE FUNCTION pg_temp.outcome(q text) RETURNS text LANGUAGE plpgsql AS $$ \
+             BEGIN EXECUTE q; RETURN 'ok'; \
+             EXCEPTION WHEN others THEN RETURN sqlstate || ': ' || sqlerrm; END $$",
+        )
+        .expect("create pg_temp.outcome");
+        Spi::get_one_with_args::<String>("SELECT pg_temp.outcome($1)", &[sql.into()])
+            .expect("pg_temp.outcome runs")
+            .expect("never NULL")
+    }
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
@@ -39,19 +51,18 @@ mod tests {
         panic!("deliberate panic for the test")
     }
 
+    /// pgrx fails this test unless the statement raises an ERROR with exactly this message.
+    #[pg_test(error = "deliberate panic for the test")]
+    fn a_panic_becomes_an_error() {
+        Spi::get_one::<i32>("SELECT tests.health_rls_test_panic()").ok();
+    }
+
+    /// The panic is caught in a real subtransaction (as a PL/pgSQL EXCEPTION block or a client's
+    /// SAVEPOINT would), rolled back, and the same backend goes on answering queries.
     #[pg_test]
-    fn a_panic_becomes_an_error_and_the_backend_lives_on() {
-        let message = PgTryBuilder::new(|| {
-            Spi::get_one::<i32>("SELECT tests.health_rls_test_panic()").ok();
-            None
-        })
-        .catch_others(|e| match e {
-            pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => {
-                Some(r.message().to_string())
-            }
-        })
-        .execute();
-        assert!(message.is_some_and(|m| m.contains("deliberate panic")), "the panic surfaced as an ERROR");
+    fn a_panic_is_rolled_back_with_its_subtransaction_and_the_backend_lives_on() {
+        let caught = super::testing::outcome("SELECT tests.health_rls_test_panic()");
+        assert_eq!(caught, "XX000: deliberate panic for the test");
         assert_eq!(Spi::get_one::<i32>("SELECT 41 + 1").unwrap(), Some(42), "the same backend still answers");
     }
 }

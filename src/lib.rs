@@ -1,16 +1,21 @@
 //! health_rls: a secure-by-default backend for personal health data.
 //!
 //! This file only wires the modules together; each concern lives in its own module
-//! (see DESIGN.md §6). The pgrx glue stays thin, the logic sits in plain Rust.
+//! (docs/architecture.md). The pgrx glue stays thin, the logic sits in plain Rust.
+//!
+//! Dependency direction: `pg` (plumbing) and `error` depend on nothing of ours; `auth` only on
+//! them; `policy` and `realtime` on `auth` and `pg` but never on each other or on a metric table;
+//! `health` composes all of them.
+#![deny(unsafe_op_in_unsafe_fn)]
 use pgrx::prelude::*;
 
-pub mod auth;
-pub mod policy;
-pub mod audit;
-pub mod realtime;
-pub mod error;
-pub mod health;
-pub mod settings;
+mod audit;
+mod auth;
+mod error;
+mod health;
+mod pg;
+mod policy;
+mod realtime;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -20,11 +25,12 @@ extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    settings::init();
+    pg::init();
     auth::init();
     health::init();
     // Drop placeholders an application role may have SET under our prefix before the library
     // was loaded, and refuse new ones: only the settings defined above exist.
+    // SAFETY: called once while loading the library, after our settings are defined.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"health_rls".as_ptr()) };
 }
 

@@ -46,7 +46,10 @@ async fn users_interleaved_on_pooled_connections_never_see_each_other() {
     for (i, u) in users.iter().enumerate() {
         let n = 3 + i; // distinct counts: a wrong identity shows up as a wrong count too
         admin
-            .execute("INSERT INTO pool_rows (user_id, v) SELECT $1, g FROM generate_series(1, $2::int) g", &[u, &(n as i32)])
+            .execute(
+                "INSERT INTO pool_rows (user_id, v) SELECT $1, g FROM generate_series(1, $2::int) g",
+                &[u, &(n as i32)],
+            )
             .await
             .unwrap();
         expected.insert(*u, n);

@@ -84,15 +84,19 @@ async fn each_user_hears_exactly_its_own_events() {
     let (ta, tb) = (token_for(&alice), token_for(&bob));
     let mut alice_inserted = Vec::new();
     for _ in 0..3 {
-        alice_inserted.extend(write(ta.clone(), "INSERT INTO rt_samples (kind, value) VALUES ('heart_rate', 70) RETURNING id").await);
+        alice_inserted.extend(
+            write(ta.clone(), "INSERT INTO rt_samples (kind, value) VALUES ('heart_rate', 70) RETURNING id").await,
+        );
     }
     let mut bob_inserted = Vec::new();
     for _ in 0..2 {
-        bob_inserted.extend(write(tb.clone(), "INSERT INTO rt_samples (kind, value) VALUES ('steps', 100) RETURNING id").await);
+        bob_inserted
+            .extend(write(tb.clone(), "INSERT INTO rt_samples (kind, value) VALUES ('steps', 100) RETURNING id").await);
     }
     let alice_updated = write(ta.clone(), "UPDATE rt_samples SET value = 71 RETURNING id").await;
     let bob_updated = write(tb.clone(), "UPDATE rt_samples SET value = 101 RETURNING id").await;
-    let alice_deleted = write(ta.clone(), "DELETE FROM rt_samples WHERE id = (SELECT min(id) FROM rt_samples) RETURNING id").await;
+    let alice_deleted =
+        write(ta.clone(), "DELETE FROM rt_samples WHERE id = (SELECT min(id) FROM rt_samples) RETURNING id").await;
     assert_eq!((alice_updated.len(), bob_updated.len(), alice_deleted.len()), (3, 2, 1), "RLS scoped every write");
 
     // A rolled-back insert is never announced.
@@ -109,7 +113,8 @@ async fn each_user_hears_exactly_its_own_events() {
     )
     .await;
 
-    let mallory_inserted = write(token_for(&mallory), "INSERT INTO rt_samples (kind, value) VALUES ('steps', 1) RETURNING id").await;
+    let mallory_inserted =
+        write(token_for(&mallory), "INSERT INTO rt_samples (kind, value) VALUES ('steps', 1) RETURNING id").await;
 
     let quiet = Duration::from_millis(1500);
     let got_alice = drain(&mut alice_rx, quiet, Duration::from_secs(20)).await;
@@ -129,7 +134,10 @@ async fn each_user_hears_exactly_its_own_events() {
     // Alice: 3 single-row inserts, 1 update statement, 1 delete = 5 notifications.
     assert_eq!(got_alice.len(), 5, "alice: {got_alice:?}");
     assert_eq!(ids_in(&got_alice, "INSERT"), alice_inserted);
-    assert_eq!(ids_in(&got_alice, "UPDATE").into_iter().collect::<BTreeSet<_>>(), alice_updated.iter().copied().collect());
+    assert_eq!(
+        ids_in(&got_alice, "UPDATE").into_iter().collect::<BTreeSet<_>>(),
+        alice_updated.iter().copied().collect()
+    );
     assert_eq!(ids_in(&got_alice, "DELETE"), alice_deleted);
 
     // Bob: 2 inserts, 1 update, and the batch split into parts whose ids add up exactly.
@@ -146,7 +154,12 @@ async fn each_user_hears_exactly_its_own_events() {
 
 /// Create `table` with `columns`, owner RLS and realtime (`payload`), then insert a row for one
 /// user, move it to another, delete it; returns what each of the two owners heard.
-async fn owner_change(table: &str, columns: &str, insert: &str, payload: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+async fn owner_change(
+    table: &str,
+    columns: &str,
+    insert: &str,
+    payload: &str,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
     let admin = connect().await;
     prepare(&admin).await;
     admin
@@ -165,7 +178,10 @@ async fn owner_change(table: &str, columns: &str, insert: &str, payload: &str) -
     let ch_new = channel_of(&l_new, &token_for(&new_owner)).await;
     l_old.batch_execute(&format!("LISTEN \"{ch_old}\"")).await.unwrap();
     l_new.batch_execute(&format!("LISTEN \"{ch_new}\"")).await.unwrap();
-    admin.execute(&format!("INSERT INTO {table} (user_id, {insert}) VALUES ($1, 'first')"), &[&old_owner]).await.unwrap();
+    admin
+        .execute(&format!("INSERT INTO {table} (user_id, {insert}) VALUES ($1, 'first')"), &[&old_owner])
+        .await
+        .unwrap();
     admin.execute(&format!("UPDATE {table} SET user_id = $1, {insert} = 'moved'"), &[&new_owner]).await.unwrap();
     admin.execute(&format!("DELETE FROM {table}"), &[]).await.unwrap();
     (
@@ -175,7 +191,9 @@ async fn owner_change(table: &str, columns: &str, insert: &str, payload: &str) -
 }
 
 fn ops(v: &[(String, String)]) -> Vec<String> {
-    v.iter().map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["op"].as_str().unwrap().to_string()).collect()
+    v.iter()
+        .map(|(_, p)| serde_json::from_str::<serde_json::Value>(p).unwrap()["op"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,8 +208,13 @@ async fn an_owner_change_is_told_to_old_and_new_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_change_on_the_standard_shape_is_told_to_both_owners() {
     // The standard table shape (id/user_id/kind/recorded_at) in keys mode.
-    let (got_old, got_new) =
-        owner_change("rt_moves_std", "kind text not null, recorded_at timestamptz not null default now()", "kind", "keys").await;
+    let (got_old, got_new) = owner_change(
+        "rt_moves_std",
+        "kind text not null, recorded_at timestamptz not null default now()",
+        "kind",
+        "keys",
+    )
+    .await;
     assert_eq!(ops(&got_old), ["INSERT", "UPDATE"]);
     assert_eq!(ops(&got_new), ["UPDATE", "DELETE"]);
 }

@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 /// `data:` payloads.
 async fn subscribe(addr: std::net::SocketAddr, token: &str) -> (u16, Option<TcpStream>) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /events HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n");
+    let req = format!(
+        "GET /events HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -24,7 +26,8 @@ async fn subscribe(addr: std::net::SocketAddr, token: &str) -> (u16, Option<TcpS
         }
         head.push(byte[0]);
     }
-    let status: u16 = String::from_utf8_lossy(&head).split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status: u16 =
+        String::from_utf8_lossy(&head).split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, (status == 200).then_some(s))
 }
 
@@ -85,7 +88,8 @@ async fn two_hundred_subscribers_for_fifty_users_get_exactly_their_own_events() 
         use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some("it1".into());
-        let c = serde_json::json!({"sub": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "exp": 1_600_000_000});
+        let c =
+            serde_json::json!({"sub": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "exp": 1_600_000_000});
         encode(&h, &c, &EncodingKey::from_secret(HS_SECRET)).unwrap()
     };
     assert_eq!(subscribe(addr, &expired).await.0, 401);

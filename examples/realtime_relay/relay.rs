@@ -1,4 +1,4 @@
-//! The server side of realtime, shaped for scale (DESIGN.md §5).
+//! The server side of realtime, shaped for scale (docs/realtime.md).
 //!
 //! On PostgreSQL 15 every NOTIFY commit signals every listening backend, so one database
 //! connection per app user collapses throughput. The relay holds ONE listening connection,
@@ -86,10 +86,9 @@ impl Relay {
     async fn subscribe(self: &Arc<Self>, channel: &str) -> Result<broadcast::Receiver<String>, tokio_postgres::Error> {
         let (rx, first) = {
             let mut channels = self.channels.lock().unwrap();
-            let entry = channels.entry(channel.to_string()).or_insert_with(|| Channel {
-                subscribers: 0,
-                events: broadcast::channel(4096).0,
-            });
+            let entry = channels
+                .entry(channel.to_string())
+                .or_insert_with(|| Channel { subscribers: 0, events: broadcast::channel(4096).0 });
             entry.subscribers += 1;
             (entry.events.subscribe(), entry.subscribers == 1)
         };
@@ -165,15 +164,13 @@ async fn events(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response
 
 fn event_stream(sub: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
     futures_util::stream::unfold(sub, |mut sub| async move {
-        loop {
-            match sub.rx.recv().await {
-                Ok(payload) => return Some((Ok(Event::default().event("change").data(payload)), sub)),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let note = format!("{{\"lagged\":{n}}}");
-                    return Some((Ok(Event::default().event("lagged").data(note)), sub));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        match sub.rx.recv().await {
+            Ok(payload) => Some((Ok(Event::default().event("change").data(payload)), sub)),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                let note = format!("{{\"lagged\":{n}}}");
+                Some((Ok(Event::default().event("lagged").data(note)), sub))
             }
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     })
 }
@@ -183,8 +180,5 @@ async fn healthz(State(relay): State<Arc<Relay>>) -> String {
 }
 
 pub fn router(relay: Arc<Relay>) -> Router {
-    Router::new()
-        .route("/events", get(events))
-        .route("/healthz", get(healthz))
-        .with_state(relay)
+    Router::new().route("/events", get(events)).route("/healthz", get(healthz)).with_state(relay)
 }

@@ -1,5 +1,31 @@
 # Shared by scripts/*: PostgreSQL location, running as postgres when root, throwaway clusters.
 # shellcheck shell=bash
+
+# The scripts talk to throwaway clusters only: connection settings from the user's shell
+# (PGDATABASE=mydb, PGSSLMODE=require, PGSERVICE, PGOPTIONS='-c search_path=...', ...) would
+# redirect or break every psql/pg_dump/pgbench/pg_regress call. Clear libpq's documented
+# variables and, generically, every PG<LETTERS> name (no underscore), keeping our own PG_CONFIG
+# and PGRX_* (PGRX_HOME, PGRX_TEST_BASE). cluster_start sets PGHOST/PGPORT/PGUSER/PGDATABASE.
+# A script started by one of ours inside its cluster (demo/*.sh under scripts/demo) inherits
+# that cluster's settings and keeps them.
+if [ -z "${CLUSTER_DIR:-}" ] || [ "${PGHOST:-}" != "$CLUSTER_DIR" ]; then
+    for _hrls_v in PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE PGCHANNELBINDING \
+        PGSERVICE PGSERVICEFILE PGOPTIONS PGAPPNAME PGSSLMODE PGREQUIRESSL PGSSLCOMPRESSION PGSSLCERT \
+        PGSSLKEY PGSSLCERTMODE PGSSLROOTCERT PGSSLCRL PGSSLCRLDIR PGSSLSNI PGREQUIREPEER PGREQUIREAUTH \
+        PGSSLMINPROTOCOLVERSION PGSSLMAXPROTOCOLVERSION PGSSLNEGOTIATION PGGSSENCMODE PGKRBSRVNAME \
+        PGGSSLIB PGGSSDELEGATION PGCONNECT_TIMEOUT PGCLIENTENCODING PGTARGETSESSIONATTRS \
+        PGLOADBALANCEHOSTS PGMINPROTOCOLVERSION PGMAXPROTOCOLVERSION PGDATESTYLE PGTZ PGGEQO \
+        PGSYSCONFDIR PGLOCALEDIR PG_COLOR PG_COLORS; do
+        unset "$_hrls_v"
+    done
+    for _hrls_v in "${!PG@}"; do
+        if [[ $_hrls_v =~ ^PG[A-Z]+$ && $_hrls_v != PGRX* ]]; then unset "$_hrls_v"; fi
+    done
+    unset _hrls_v
+fi
+# psql calls in the scripts pass -X; this keeps ~/.psqlrc out of any call that does not.
+export PSQLRC=/dev/null
+
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export REPO_ROOT
@@ -37,8 +63,8 @@ cleanup_clusters() {
 }
 
 # cluster_start [extra postgres -c options...]
-# Starts a fresh cluster under a new temp dir on a free port and exports PGHOST/PGPORT/PGUSER
-# (plus CLUSTER_DIR). Torn down by cleanup_clusters, which callers put in their EXIT trap.
+# Starts a fresh cluster under a new temp dir on a free port and exports PGHOST/PGPORT/PGUSER,
+# PGDATABASE=postgres (so tools without -d land on a database that exists) and CLUSTER_DIR. Torn down by cleanup_clusters, which callers put in their EXIT trap.
 cluster_start() {
     local dir port
     dir=$(mktemp -d /tmp/hrls.XXXXXX)
@@ -54,7 +80,7 @@ cluster_start() {
     # No RUST_BACKTRACE in the server: pgrx would append backtraces to error DETAILs.
     as_pg env -u RUST_BACKTRACE "$(pg_bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "$opts" -w start >/dev/null \
         || { cat "$dir/server.log"; return 1; }
-    export PGHOST=$dir PGPORT=$port PGUSER=postgres CLUSTER_DIR=$dir
+    export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=postgres CLUSTER_DIR=$dir
 }
 
 # pgbouncer_start POOL_MODE: a transaction-pooling pgbouncer in front of the current cluster

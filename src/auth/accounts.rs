@@ -2,9 +2,10 @@
 //!
 //! These run as the extension owner (SECURITY DEFINER, no SET clause: a function-level SET
 //! would undo the transaction-local identity) and schema-qualify every name they use.
-use crate::auth::{identity, passwords, to_pg_uuid};
+use crate::auth::{gucs, identity, passwords};
 use crate::error::{self, Code};
-use crate::settings;
+use crate::pg::uuid::to_pg;
+
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use pgrx::prelude::*;
 
@@ -61,9 +62,10 @@ fn signing_key() -> (String, String, Vec<u8>) {
     );
     match row {
         Ok((Some(kid), Some(alg), Some(k))) => {
-            let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(k.trim_end_matches('='))
-                .unwrap_or_else(|_| error::raise(Code::ERRCODE_DATA_CORRUPTED, format!("signing key \"{kid}\" is not base64url")));
+            let secret =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(k.trim_end_matches('=')).unwrap_or_else(|_| {
+                    error::raise(Code::ERRCODE_DATA_CORRUPTED, format!("signing key \"{kid}\" is not base64url"))
+                });
             (kid, alg, secret)
         }
         _ => error::raise(
@@ -93,12 +95,12 @@ mod auth {
             c.update(
                 "INSERT INTO auth.users (id, email, encrypted_password) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 None,
-                &[to_pg_uuid(id).into(), email.into(), phc.as_str().into()],
+                &[to_pg(id).into(), email.into(), phc.as_str().into()],
             )
             .map(|_| ())
         })
         .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.sign_up: {e}")));
-        to_pg_uuid(id)
+        to_pg(id)
     }
 
     /// Verify email and password and return a signed access token for a new session.
@@ -126,19 +128,27 @@ mod auth {
             c.update(
                 "INSERT INTO auth.sessions (id, user_id) VALUES ($1, $2)",
                 None,
-                &[to_pg_uuid(session).into(), to_pg_uuid(user).into()],
+                &[to_pg(session).into(), to_pg(user).into()],
             )?;
             c.update(
                 "UPDATE auth.users SET last_sign_in_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
                 None,
-                &[to_pg_uuid(user).into()],
+                &[to_pg(user).into()],
             )
             .map(|_| ())
         })
         .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.sign_in: {e}")));
-        let audience = settings::non_empty(&settings::JWT_AUDIENCE).unwrap_or_else(|| "authenticated".into());
-        let issuer = settings::non_empty(&settings::JWT_ISSUER);
-        let claims = access_claims(&user, &stored_email, &session, &audience, issuer.as_deref(), now_epoch(), settings::JWT_TTL.get() as i64);
+        let audience = gucs::non_empty(&gucs::JWT_AUDIENCE).unwrap_or_else(|| "authenticated".into());
+        let issuer = gucs::non_empty(&gucs::JWT_ISSUER);
+        let claims = access_claims(
+            &user,
+            &stored_email,
+            &session,
+            &audience,
+            issuer.as_deref(),
+            now_epoch(),
+            gucs::JWT_TTL.get() as i64,
+        );
         sign_claims(&claims, &kid, &alg, &secret).unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, e))
     }
 
@@ -156,7 +166,7 @@ mod auth {
                 "UPDATE auth.sessions SET revoked_at = pg_catalog.now() \
                   WHERE id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 AND revoked_at IS NULL",
                 None,
-                &[to_pg_uuid(session).into(), to_pg_uuid(sub).into()],
+                &[to_pg(session).into(), to_pg(sub).into()],
             )
             .map(|_| ())
         })
@@ -178,9 +188,21 @@ mod unit {
             "k": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)});
         let keys = KeySet::from_keys(vec![parse_jwk(&jwk).unwrap()]);
         let (user, session) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let claims = access_claims(&user, "a@example.com", &session, "authenticated", Some("https://id.example"), now_epoch(), 600);
+        let claims = access_claims(
+            &user,
+            "a@example.com",
+            &session,
+            "authenticated",
+            Some("https://id.example"),
+            now_epoch(),
+            600,
+        );
         let token = sign_claims(&claims, "s1", "HS256", secret).unwrap();
-        let cfg = VerifyConfig { audience: Some("authenticated".into()), issuer: Some("https://id.example".into()), leeway_seconds: 0 };
+        let cfg = VerifyConfig {
+            audience: Some("authenticated".into()),
+            issuer: Some("https://id.example".into()),
+            leeway_seconds: 0,
+        };
         let v = verify_token(&token, &keys, &cfg).unwrap();
         assert_eq!(v.sub, user);
         assert_eq!(v.session_id(), Some(session.to_string().as_str()));

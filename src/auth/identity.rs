@@ -1,37 +1,22 @@
 //! Where the verified identity lives during a transaction.
 //!
 //! `auth.authenticate` stores the verified claims in the hidden, superuser-only setting
-//! `health_rls.identity` with SET LOCAL semantics. That one choice gives every property we
-//! need from Postgres itself: no application role can set it (PGC_SUSET), it ends with the
-//! transaction (commit, abort) and with a rolled-back savepoint, and parallel workers receive
-//! it with the rest of the GUC state, so `auth.uid()` is right inside a parallel scan.
-//! `auth.uid()` parses the claims once per distinct value, not once per row.
-use crate::settings;
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+//! `health_rls.identity` (see `gucs.rs`) with SET LOCAL semantics. That one choice gives every
+//! property we need from Postgres itself: no application role can set it (PGC_SUSET), it ends
+//! with the transaction (commit, abort) and with a rolled-back savepoint, and parallel workers
+//! receive it with the rest of the GUC state, so `auth.uid()` is right inside a parallel scan.
+//!
+//! `auth.uid()` is called per row, so the parsed claims are cached per backend, keyed by the
+//! exact bytes of the setting (compared in full on every call, never by pointer): a different
+//! identity can never be served from the cache.
+use super::gucs;
 use pgrx::pg_sys;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use uuid::Uuid;
 
-pub const IDENTITY_GUC: &CStr = c"health_rls.identity";
-static IDENTITY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
-
-pub fn init() {
-    GucRegistry::define_string_guc(
-        IDENTITY_GUC,
-        c"Claims verified by auth.authenticate for the current transaction (internal).",
-        c"Set only by auth.authenticate, always transaction-local.",
-        &IDENTITY,
-        GucContext::Suset,
-        GucFlags::NO_SHOW_ALL
-            | GucFlags::SUPERUSER_ONLY
-            | GucFlags::DISALLOW_IN_FILE
-            | GucFlags::DISALLOW_IN_AUTO_FILE,
-    );
-}
-
-/// Parsed claims, cached by the exact text they came from.
+/// Parsed claims.
 #[derive(Clone, Default)]
 pub struct Identity {
     pub sub: Option<Uuid>,
@@ -41,34 +26,32 @@ pub struct Identity {
 impl Identity {
     fn from_claims_text(text: &[u8]) -> Identity {
         let claims: Option<Map<String, Value>> = serde_json::from_slice(text).ok();
-        let sub = claims
-            .as_ref()
-            .and_then(|c| c.get("sub"))
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok());
+        let sub =
+            claims.as_ref().and_then(|c| c.get("sub")).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
         Identity { sub, claims }
     }
     pub fn claim_str(&self, name: &str) -> Option<String> {
-        self.claims
-            .as_ref()?
-            .get(name)?
-            .as_str()
-            .map(str::to_string)
+        self.claims.as_ref()?.get(name)?.as_str().map(str::to_string)
     }
 }
 
+/// The last claims text parsed, and what it parsed to.
 #[derive(Default)]
-struct Cached {
+struct Parsed {
     source: Vec<u8>,
     identity: Identity,
 }
 
 thread_local! {
-    static OWN: RefCell<Cached> = RefCell::new(Cached::default());
-    static TRUSTED: RefCell<Cached> = RefCell::new(Cached::default());
+    static OWN: RefCell<Parsed> = RefCell::new(Parsed::default());
+    static TRUSTED: RefCell<Parsed> = RefCell::new(Parsed::default());
 }
 
-fn with_cached<R>(cell: &'static std::thread::LocalKey<RefCell<Cached>>, text: &[u8], f: impl FnOnce(&Identity) -> R) -> R {
+fn with_parsed<R>(
+    cell: &'static std::thread::LocalKey<RefCell<Parsed>>,
+    text: &[u8],
+    f: impl FnOnce(&Identity) -> R,
+) -> R {
     cell.with(|c| {
         let mut c = c.borrow_mut();
         if c.source != text {
@@ -79,89 +62,49 @@ fn with_cached<R>(cell: &'static std::thread::LocalKey<RefCell<Cached>>, text: &
     })
 }
 
-fn cached(cell: &'static std::thread::LocalKey<RefCell<Cached>>, text: &[u8]) -> Identity {
-    with_cached(cell, text, Identity::clone)
-}
-
-fn own_claims_text() -> Option<&'static [u8]> {
-    // SAFETY: the GUC machinery owns this string and keeps it alive until the next
-    // assignment; we copy before any call that could assign.
-    let raw = unsafe { *IDENTITY.as_ptr() };
-    if raw.is_null() {
-        return None;
-    }
-    let bytes = unsafe { CStr::from_ptr(raw) }.to_bytes();
-    (!bytes.is_empty()).then_some(bytes)
-}
-
-fn setting_text(name: &CStr) -> Option<&'static [u8]> {
-    let raw = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-    if raw.is_null() {
-        return None;
-    }
-    let bytes = unsafe { CStr::from_ptr(raw) }.to_bytes();
-    (!bytes.is_empty()).then_some(bytes)
+fn uuid_text(bytes: &[u8]) -> Option<Uuid> {
+    std::str::from_utf8(bytes).ok().and_then(|s| Uuid::parse_str(s).ok())
 }
 
 /// The current identity: the one `auth.authenticate` made in this transaction, else (only
 /// when `health_rls.trust_request_claims` is on) the claims a trusted API put in
 /// `request.jwt.claims` / `request.jwt.claim.sub`.
 pub fn current() -> Identity {
-    if let Some(text) = own_claims_text() {
-        return cached(&OWN, text);
+    if let Some(own) = gucs::with_identity_text(|t| t.map(|t| with_parsed(&OWN, t, Identity::clone))) {
+        return own;
     }
-    if !settings::TRUST_REQUEST_CLAIMS.get() {
+    if !gucs::TRUST_REQUEST_CLAIMS.get() {
         return Identity::default();
     }
-    let mut identity = setting_text(c"request.jwt.claims")
-        .map(|t| cached(&TRUSTED, t))
-        .unwrap_or_default();
-    if let Some(sub) = setting_text(c"request.jwt.claim.sub") {
-        if let Ok(s) = std::str::from_utf8(sub) {
-            identity.sub = Uuid::parse_str(s).ok();
-        }
+    let mut identity = gucs::with_setting_text(gucs::REQUEST_CLAIMS_NAME, |t| {
+        t.map(|t| with_parsed(&TRUSTED, t, Identity::clone)).unwrap_or_default()
+    });
+    if let Some(sub) = gucs::with_setting_text(gucs::REQUEST_SUB_NAME, |t| t.map(uuid_text)) {
+        identity.sub = sub;
     }
     identity
 }
 
 /// Just the current `sub`: what `auth.uid()` needs, per row, without copying the claims.
 pub fn current_sub() -> Option<Uuid> {
-    if let Some(text) = own_claims_text() {
-        return with_cached(&OWN, text, |i| i.sub);
+    if let Some(own) = gucs::with_identity_text(|t| t.map(|t| with_parsed(&OWN, t, |i| i.sub))) {
+        return own;
     }
-    if !settings::TRUST_REQUEST_CLAIMS.get() {
+    if !gucs::TRUST_REQUEST_CLAIMS.get() {
         return None;
     }
-    if let Some(sub) = setting_text(c"request.jwt.claim.sub") {
-        return std::str::from_utf8(sub).ok().and_then(|s| Uuid::parse_str(s).ok());
+    if let Some(sub) = gucs::with_setting_text(gucs::REQUEST_SUB_NAME, |t| t.map(uuid_text)) {
+        return sub;
     }
-    setting_text(c"request.jwt.claims").and_then(|t| with_cached(&TRUSTED, t, |i| i.sub))
+    gucs::with_setting_text(gucs::REQUEST_CLAIMS_NAME, |t| t.and_then(|t| with_parsed(&TRUSTED, t, |i| i.sub)))
 }
 
 /// Make `claims` the identity until the end of the current transaction, and mirror them into
 /// `request.jwt.claims` (also transaction-local) so SQL written for PostgREST keeps working.
 pub fn set_for_transaction(claims_json: &str) {
     // JSON text never contains a raw NUL (it would be escaped as \u0000).
-    let text = CString::new(claims_json).unwrap_or_else(|_| crate::error::not_authorized("token rejected: malformed token (NUL in claims)"));
-    set_local(IDENTITY_GUC, &text, pg_sys::GucContext::PGC_SUSET);
-    set_local(
-        c"request.jwt.claims",
-        &text,
-        pg_sys::GucContext::PGC_USERSET,
-    );
-}
-
-fn set_local(name: &CStr, value: &CStr, context: pg_sys::GucContext::Type) {
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            context,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_LOCAL,
-            true,
-            pg_sys::PGERROR as i32,
-            false,
-        );
-    }
+    let text = CString::new(claims_json)
+        .unwrap_or_else(|_| crate::error::not_authorized("token rejected: malformed token (NUL in claims)"));
+    gucs::set_identity(&text);
+    gucs::set_local(gucs::REQUEST_CLAIMS_NAME, &text, pg_sys::GucContext::PGC_USERSET);
 }

@@ -58,8 +58,7 @@ pub fn alg_name(alg: Algorithm) -> &'static str {
 }
 
 fn parse_alg(name: &str) -> Result<Algorithm, String> {
-    name.parse::<Algorithm>()
-        .map_err(|_| format!("unsupported JWK alg \"{name}\""))
+    name.parse::<Algorithm>().map_err(|_| format!("unsupported JWK alg \"{name}\""))
 }
 
 /// Validate a JWK for `auth.add_key`: supported kty, an algorithm that fits it (stated, or
@@ -70,11 +69,7 @@ pub fn describe_jwk(jwk_json: &Value) -> Result<ParsedJwk, String> {
     }
     let jwk: Jwk = serde_json::from_value(jwk_json.clone())
         .map_err(|_| "not a valid JWK (check kty and its members)".to_string())?;
-    let stated = jwk_json
-        .get("alg")
-        .and_then(Value::as_str)
-        .map(parse_alg)
-        .transpose()?;
+    let stated = jwk_json.get("alg").and_then(Value::as_str).map(parse_alg).transpose()?;
     let (kty, alg, private_members): (&'static str, Algorithm, &[&str]) = match &jwk.algorithm {
         AlgorithmParameters::OctetKey(p) => {
             let alg = stated.ok_or("an oct JWK needs \"alg\" (HS256, HS384 or HS512)")?;
@@ -88,10 +83,7 @@ pub fn describe_jwk(jwk_json: &Value) -> Result<ParsedJwk, String> {
                 _ => 64,
             };
             if bytes.len() < min {
-                return Err(format!(
-                    "an {} key needs at least {min} bytes (RFC 7518 §3.2)",
-                    alg_name(alg)
-                ));
+                return Err(format!("an {} key needs at least {min} bytes (RFC 7518 §3.2)", alg_name(alg)));
             }
             ("oct", alg, &["k"])
         }
@@ -117,10 +109,7 @@ pub fn describe_jwk(jwk_json: &Value) -> Result<ParsedJwk, String> {
                 _ => return Err("EC keys must use curve P-256 or P-384".into()),
             };
             if stated.is_some_and(|a| a != implied) {
-                return Err(format!(
-                    "alg does not fit curve (expected {})",
-                    alg_name(implied)
-                ));
+                return Err(format!("alg does not fit curve (expected {})", alg_name(implied)));
             }
             ("EC", implied, &["d"])
         }
@@ -139,9 +128,7 @@ pub fn describe_jwk(jwk_json: &Value) -> Result<ParsedJwk, String> {
     let kid = match &jwk.common.key_id {
         Some(k) if !k.is_empty() => k.clone(),
         Some(_) => return Err("kid must not be empty".into()),
-        None => jwk
-            .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|_| "cannot compute the key thumbprint".to_string())?,
+        None => jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| "cannot compute the key thumbprint".to_string())?,
     };
     let mut public = jwk_json.clone();
     if let Some(obj) = public.as_object_mut() {
@@ -156,12 +143,7 @@ pub fn describe_jwk(jwk_json: &Value) -> Result<ParsedJwk, String> {
         obj.insert("kid".into(), kid.clone().into());
         obj.insert("alg".into(), alg_name(alg).into());
     }
-    Ok(ParsedJwk {
-        kid,
-        kty,
-        alg,
-        public,
-    })
+    Ok(ParsedJwk { kid, kty, alg, public })
 }
 
 /// The verifying half of a stored JWK.
@@ -169,18 +151,12 @@ pub fn parse_jwk(jwk_json: &Value) -> Result<VerifyingKey, String> {
     let parsed = describe_jwk(jwk_json)?;
     let jwk: Jwk = serde_json::from_value(jwk_json.clone()).map_err(|e| e.to_string())?;
     let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
-    Ok(VerifyingKey {
-        kid: parsed.kid,
-        alg: parsed.alg,
-        decoding,
-    })
+    Ok(VerifyingKey { kid: parsed.kid, alg: parsed.alg, decoding })
 }
 
 fn b64url(s: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()
 }
 
 #[cfg(test)]
@@ -191,19 +167,12 @@ mod tests {
     #[test]
     fn oct_keys_need_alg_and_length() {
         assert!(describe_jwk(&json!({"kty":"oct","k":"c2VjcmV0"})).is_err());
-        assert!(
-            describe_jwk(&json!({"kty":"oct","alg":"HS256","k":"c2VjcmV0"}))
-                .unwrap_err()
-                .contains("32 bytes")
-        );
+        assert!(describe_jwk(&json!({"kty":"oct","alg":"HS256","k":"c2VjcmV0"})).unwrap_err().contains("32 bytes"));
         let k = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaA";
         let p = describe_jwk(&json!({"kty":"oct","alg":"HS256","k":k})).unwrap();
         assert_eq!(p.alg, Algorithm::HS256);
         assert!(!p.kid.is_empty());
-        assert!(
-            p.public.get("k").is_none(),
-            "secret must not be in the public form"
-        );
+        assert!(p.public.get("k").is_none(), "secret must not be in the public form");
     }
 
     #[test]

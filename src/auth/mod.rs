@@ -1,104 +1,30 @@
-//! Identity: schema `auth` (DESIGN.md §2).
-pub mod accounts;
+//! Identity: schema `auth` (docs/sql-reference.md, "auth").
+mod accounts;
+pub mod gucs;
 pub mod identity;
-pub mod passwords;
-pub mod keys;
-pub mod verify;
+mod keyring;
+mod keys;
+mod passwords;
+mod verify;
 
 use crate::error;
-use crate::settings;
-use keys::KeySet;
+use crate::pg::spi::select_one;
+use crate::pg::uuid::to_pg;
 use pgrx::prelude::*;
-use std::cell::RefCell;
 use verify::{TokenError, VerifyConfig};
 
-extension_sql_file!(
-    "../../sql/auth.sql",
-    name = "auth_tables",
-    requires = ["bootstrap"]
-);
+extension_sql_file!("../../sql/auth.sql", name = "auth_tables", requires = ["bootstrap"]);
 
 pub fn init() {
-    identity::init();
-    unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(
-            Some(forget_keys_on_relcache_inval),
-            pg_sys::Datum::from(0),
-        );
-    }
-}
-
-thread_local! {
-    /// Parsed verification keys of this backend, dropped whenever auth.keys changes.
-    static KEY_CACHE: RefCell<Option<(pg_sys::Oid, KeySet)>> = const { RefCell::new(None) };
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_keys_on_relcache_inval(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    KEY_CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some((keys_oid, _)) = c.as_ref() {
-            if relid == pg_sys::InvalidOid || relid == *keys_oid {
-                *c = None;
-            }
-        }
-    });
-}
-
-fn load_keys() -> (pg_sys::Oid, KeySet) {
-    Spi::connect(|client| {
-        let oid: pg_sys::Oid = client
-            .select(
-                "SELECT 'auth.keys'::pg_catalog.regclass::pg_catalog.oid",
-                None,
-                &[],
-            )
-            .and_then(|t| t.first().get_one())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| {
-                error::raise(error::Code::ERRCODE_UNDEFINED_TABLE, "auth.keys is missing")
-            });
-        let rows = client
-            .select(
-                "SELECT jwk FROM auth.keys WHERE revoked_at IS NULL ORDER BY created_at DESC, kid",
-                None,
-                &[],
-            )
-            .unwrap_or_else(|_| {
-                error::raise(
-                    error::Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                    "cannot read auth.keys",
-                )
-            });
-        let mut parsed = Vec::new();
-        for row in rows {
-            if let Ok(Some(pgrx::JsonB(jwk))) = row.get::<pgrx::JsonB>(1) {
-                // add_key validated every row; a row edited by hand into nonsense is skipped,
-                // not allowed to break every other key.
-                if let Ok(k) = keys::parse_jwk(&jwk) {
-                    parsed.push(k);
-                }
-            }
-        }
-        (oid, KeySet::from_keys(parsed))
-    })
-}
-
-fn with_keys<R>(f: impl FnOnce(&KeySet) -> R) -> R {
-    if KEY_CACHE.with(|c| c.borrow().is_none()) {
-        let loaded = load_keys();
-        KEY_CACHE.with(|c| *c.borrow_mut() = Some(loaded));
-    }
-    // Verification never calls back into Postgres, so the borrow cannot meet an invalidation.
-    KEY_CACHE.with(|c| f(&c.borrow().as_ref().expect("loaded above").1))
+    gucs::init();
+    keyring::init();
 }
 
 pub fn verify_config() -> VerifyConfig {
     VerifyConfig {
-        audience: settings::non_empty(&settings::JWT_AUDIENCE),
-        issuer: settings::non_empty(&settings::JWT_ISSUER),
-        leeway_seconds: settings::JWT_LEEWAY.get().max(0) as u64,
+        audience: gucs::non_empty(&gucs::JWT_AUDIENCE),
+        issuer: gucs::non_empty(&gucs::JWT_ISSUER),
+        leeway_seconds: gucs::JWT_LEEWAY.get().max(0) as u64,
     }
 }
 
@@ -106,18 +32,11 @@ fn session_is_revoked(session_id: &str) -> bool {
     let Ok(id) = uuid::Uuid::parse_str(session_id) else {
         return false; // not one of ours: sessions of an external issuer are its business
     };
-    let id = pgrx::Uuid::from_bytes(*id.as_bytes());
-    Spi::get_one_with_args::<bool>(
+    select_one::<bool>(
         "SELECT revoked_at IS NOT NULL FROM auth.sessions WHERE id OPERATOR(pg_catalog.=) $1",
-        &[id.into()],
+        &[to_pg(id).into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or(false)
-}
-
-pub fn to_pg_uuid(u: uuid::Uuid) -> pgrx::Uuid {
-    pgrx::Uuid::from_bytes(*u.as_bytes())
 }
 
 #[pg_schema]
@@ -129,15 +48,13 @@ mod auth {
     /// The current user's id (`sub`), NULL when nobody is authenticated.
     #[pg_extern(stable, parallel_safe)]
     fn uid() -> Option<pgrx::Uuid> {
-        identity::current_sub().map(to_pg_uuid)
+        identity::current_sub().map(to_pg)
     }
 
     /// All claims of the current identity, NULL when there is none.
     #[pg_extern(stable, parallel_safe)]
     fn jwt() -> Option<JsonB> {
-        identity::current()
-            .claims
-            .map(|c| JsonB(serde_json::Value::Object(c)))
+        identity::current().claims.map(|c| JsonB(serde_json::Value::Object(c)))
     }
 
     #[pg_extern(stable, parallel_safe)]
@@ -154,29 +71,29 @@ mod auth {
     #[pg_extern(volatile, security_definer)]
     fn authenticate(token: Option<&str>) -> pgrx::Uuid {
         let token = token.unwrap_or_else(|| error::not_authorized(TokenError::Empty.to_string()));
-        let verified = with_keys(|keys| verify::verify_token(token, keys, &verify_config()))
+        let verified = verify::verify_token(token, &keyring::current(), &verify_config())
             .unwrap_or_else(|e| error::not_authorized(e.to_string()));
         if verified.session_id().is_some_and(session_is_revoked) {
             error::not_authorized(TokenError::RevokedSession.to_string());
         }
         identity::set_for_transaction(&verified.payload_json);
-        to_pg_uuid(verified.sub)
+        to_pg(verified.sub)
     }
 
     /// Add a verification (and, for oct keys, signing) key; returns its kid.
     #[pg_extern(volatile)]
     fn add_key(jwk: JsonB) -> String {
-        let parsed = keys::describe_jwk(&jwk.0)
-            .unwrap_or_else(|e| error::bad_argument(format!("auth.add_key: {e}")));
-        let taken = Spi::get_one_with_args::<bool>(
+        let parsed = keys::describe_jwk(&jwk.0).unwrap_or_else(|e| error::bad_argument(format!("auth.add_key: {e}")));
+        let taken = select_one::<bool>(
             "SELECT EXISTS (SELECT 1 FROM auth.keys WHERE kid OPERATOR(pg_catalog.=) $1)",
             &[parsed.kid.as_str().into()],
         )
-        .ok()
-        .flatten()
         .unwrap_or(false);
         if taken {
-            error::bad_argument(format!("auth.add_key: a key with kid \"{}\" already exists (revoke_key keeps revoked kids reserved)", parsed.kid));
+            error::bad_argument(format!(
+                "auth.add_key: a key with kid \"{}\" already exists (revoke_key keeps revoked kids reserved)",
+                parsed.kid
+            ));
         }
         let mut stored = jwk.0.clone();
         stored["kid"] = parsed.kid.clone().into();
@@ -191,7 +108,9 @@ mod auth {
                 JsonB(parsed.public).into(),
             ],
         )
-        .unwrap_or_else(|e| error::raise(error::Code::ERRCODE_INTERNAL_ERROR, format!("auth.add_key: could not store the key: {e}")));
+        .unwrap_or_else(|e| {
+            error::raise(error::Code::ERRCODE_INTERNAL_ERROR, format!("auth.add_key: could not store the key: {e}"))
+        });
         parsed.kid
     }
 
@@ -200,8 +119,12 @@ mod auth {
     fn revoke_key(kid: &str) {
         // No row limit: a limited DML statement would skip the AFTER STATEMENT trigger.
         let revoked = Spi::connect_mut(|c| {
-            c.update("UPDATE auth.keys SET revoked_at = now() WHERE kid = $1 AND revoked_at IS NULL", None, &[kid.into()])
-                .map(|t| t.len())
+            c.update(
+                "UPDATE auth.keys SET revoked_at = now() WHERE kid = $1 AND revoked_at IS NULL",
+                None,
+                &[kid.into()],
+            )
+            .map(|t| t.len())
         })
         .unwrap_or(0);
         if revoked == 0 {
@@ -216,14 +139,7 @@ mod auth {
 /// Drop every backend's parsed keys (run by the trigger on auth.keys).
 #[pg_extern(volatile)]
 fn _invalidate_key_cache() {
-    let oid = KEY_CACHE.with(|c| c.borrow().as_ref().map(|(o, _)| *o));
-    let oid = oid.unwrap_or_else(|| {
-        Spi::get_one::<pg_sys::Oid>("SELECT 'auth.keys'::pg_catalog.regclass::pg_catalog.oid")
-            .ok()
-            .flatten()
-            .unwrap_or(pg_sys::InvalidOid)
-    });
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };
+    keyring::invalidate_everywhere();
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -244,9 +160,10 @@ mod tests {
         let sub = Spi::get_one_with_args::<pgrx::Uuid>("SELECT auth.authenticate($1)", &[token.into()]).unwrap();
         assert_eq!(sub.map(|u| u.to_string()), Some("11111111-1111-4111-8111-111111111111".into()));
         Spi::run("SELECT auth.revoke_key('k1')").unwrap();
-        let after = pgrx::PgTryBuilder::new(|| Spi::get_one_with_args::<pgrx::Uuid>("SELECT auth.authenticate($1)", &[token.into()]).is_ok())
-            .catch_others(|_| false)
-            .execute();
-        assert!(!after, "a revoked key must not verify");
+        let after = crate::error::testing::outcome(&format!("SELECT auth.authenticate('{token}')"));
+        assert_eq!(
+            after, "28000: token rejected: unknown key (no key in auth.keys matches its kid and algorithm)",
+            "a revoked key must not verify"
+        );
     }
 }

@@ -36,8 +36,15 @@ pub fn check_email(email: &str) -> Result<(), String> {
         return bad();
     }
     match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !domain.contains('@')
-            && !domain.starts_with('.') && !domain.ends_with('.') => Ok(()),
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.') =>
+        {
+            Ok(())
+        }
         _ => bad(),
     }
 }

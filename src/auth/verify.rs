@@ -49,10 +49,9 @@ impl fmt::Display for TokenError {
             TokenError::DuplicateClaim => {
                 write!(f, "token rejected: malformed token (duplicate JSON member)")
             }
-            TokenError::UnknownKey => write!(
-                f,
-                "token rejected: unknown key (no key in auth.keys matches its kid and algorithm)"
-            ),
+            TokenError::UnknownKey => {
+                write!(f, "token rejected: unknown key (no key in auth.keys matches its kid and algorithm)")
+            }
             TokenError::AlgorithmNotAllowed => {
                 write!(f, "token rejected: algorithm not allowed for its key")
             }
@@ -64,14 +63,8 @@ impl fmt::Display for TokenError {
             TokenError::MissingClaim(c) => {
                 write!(f, "token rejected: required claim \"{c}\" missing")
             }
-            TokenError::Audience => write!(
-                f,
-                "token rejected: audience (aud) does not match health_rls.jwt_audience"
-            ),
-            TokenError::Issuer => write!(
-                f,
-                "token rejected: issuer (iss) does not match health_rls.jwt_issuer"
-            ),
+            TokenError::Audience => write!(f, "token rejected: audience (aud) does not match health_rls.jwt_audience"),
+            TokenError::Issuer => write!(f, "token rejected: issuer (iss) does not match health_rls.jwt_issuer"),
             TokenError::SubjectNotUuid => write!(f, "token rejected: sub claim is not a UUID"),
             TokenError::RevokedSession => write!(f, "token rejected: revoked session"),
         }
@@ -202,7 +195,11 @@ pub fn check_claims(claims: &Map<String, Value>, config: &VerifyConfig, now: i64
 }
 
 /// The key named by `kid`; without a kid, the only key whose algorithm matches.
-fn select_key<'k>(keys: &'k KeySet, kid: Option<&str>, alg: jsonwebtoken::Algorithm) -> Result<&'k VerifyingKey, TokenError> {
+fn select_key<'k>(
+    keys: &'k KeySet,
+    kid: Option<&str>,
+    alg: jsonwebtoken::Algorithm,
+) -> Result<&'k VerifyingKey, TokenError> {
     match kid {
         Some(kid) => keys.by_kid(kid).ok_or(TokenError::UnknownKey),
         None => {
@@ -231,7 +228,9 @@ fn map_error(e: jsonwebtoken::errors::Error) -> TokenError {
 fn parse_strict_object(bytes: &[u8]) -> Result<Map<String, Value>, TokenError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde::de::Deserialize::deserialize(&mut de) {
-        Ok(StrictJson(Value::Object(m))) => de.end().map(|_| m).map_err(|_| TokenError::Malformed("trailing data after JSON")),
+        Ok(StrictJson(Value::Object(m))) => {
+            de.end().map(|_| m).map_err(|_| TokenError::Malformed("trailing data after JSON"))
+        }
         Ok(_) => Err(TokenError::Malformed("a JWS part is not a JSON object")),
         Err(e) if e.to_string().starts_with(DUPLICATE) => Err(TokenError::DuplicateClaim),
         Err(_) => Err(TokenError::Malformed("a JWS part is not JSON")),
@@ -309,25 +308,15 @@ mod tests {
     fn hs_keys() -> KeySet {
         use base64::Engine;
         let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(SECRET);
-        KeySet::from_keys(vec![parse_jwk(
-            &json!({"kty":"oct","kid":"k1","alg":"HS256","k":k}),
-        )
-        .unwrap()])
+        KeySet::from_keys(vec![parse_jwk(&json!({"kty":"oct","kid":"k1","alg":"HS256","k":k})).unwrap()])
     }
 
     fn config() -> VerifyConfig {
-        VerifyConfig {
-            audience: Some("authenticated".into()),
-            issuer: None,
-            leeway_seconds: 30,
-        }
+        VerifyConfig { audience: Some("authenticated".into()), issuer: None, leeway_seconds: 30 }
     }
 
     fn now() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
     }
 
     fn sign(claims: Value, kid: Option<&str>) -> String {
@@ -352,55 +341,34 @@ mod tests {
     fn rejects_expired_and_not_yet_valid() {
         let mut c = good_claims();
         c["exp"] = json!(now() - 120);
-        assert_eq!(
-            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()), Err(TokenError::Expired));
         let mut c = good_claims();
         c["exp"] = json!(now() - 10); // inside the leeway
         assert!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()).is_ok());
         let mut c = good_claims();
         c["nbf"] = json!(now() + 600);
-        assert_eq!(
-            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
-            Err(TokenError::NotYetValid)
-        );
+        assert_eq!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()), Err(TokenError::NotYetValid));
     }
 
     #[test]
     fn requires_exp_and_uuid_sub() {
         let mut c = good_claims();
         c.as_object_mut().unwrap().remove("exp");
-        assert!(matches!(
-            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
-            Err(TokenError::MissingClaim(_))
-        ));
+        assert!(matches!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()), Err(TokenError::MissingClaim(_))));
         let mut c = good_claims();
         c["sub"] = json!("alice");
-        assert_eq!(
-            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
-            Err(TokenError::SubjectNotUuid)
-        );
+        assert_eq!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()), Err(TokenError::SubjectNotUuid));
     }
 
     #[test]
     fn checks_audience_and_issuer() {
         let mut c = good_claims();
         c["aud"] = json!("someone-else");
-        assert_eq!(
-            verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
-            Err(TokenError::Audience)
-        );
-        let cfg = VerifyConfig {
-            issuer: Some("https://issuer.example".into()),
-            ..config()
-        };
+        assert_eq!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()), Err(TokenError::Audience));
+        let cfg = VerifyConfig { issuer: Some("https://issuer.example".into()), ..config() };
         let mut c = good_claims();
         c["iss"] = json!("https://evil.example");
-        assert_eq!(
-            verify_token(&sign(c, Some("k1")), &hs_keys(), &cfg),
-            Err(TokenError::Issuer)
-        );
+        assert_eq!(verify_token(&sign(c, Some("k1")), &hs_keys(), &cfg), Err(TokenError::Issuer));
     }
 
     #[test]
@@ -408,64 +376,36 @@ mod tests {
         let token = sign(good_claims(), Some("k1"));
         let parts: Vec<&str> = token.split('.').collect();
         use base64::Engine;
-        let b64 =
-            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
         let mut evil = good_claims();
         evil["sub"] = json!("00000000-0000-4000-8000-000000000000");
         let tampered = format!("{}.{}.{}", parts[0], b64(&evil), parts[2]);
-        assert_eq!(
-            verify_token(&tampered, &hs_keys(), &config()),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(verify_token(&tampered, &hs_keys(), &config()), Err(TokenError::BadSignature));
         assert_eq!(
             verify_token(&sign(good_claims(), Some("nope")), &hs_keys(), &config()),
             Err(TokenError::UnknownKey)
         );
         let none = format!("{}.{}.", b64(&json!({"alg":"none","kid":"k1"})), parts[1]);
         assert!(verify_token(&none, &hs_keys(), &config()).is_err());
-        let none_sig = format!(
-            "{}.{}.{}",
-            b64(&json!({"alg":"none","kid":"k1"})),
-            parts[1],
-            parts[2]
-        );
+        let none_sig = format!("{}.{}.{}", b64(&json!({"alg":"none","kid":"k1"})), parts[1], parts[2]);
         assert!(verify_token(&none_sig, &hs_keys(), &config()).is_err());
-        let hs512 = format!(
-            "{}.{}.{}",
-            b64(&json!({"alg":"HS512","kid":"k1"})),
-            parts[1],
-            parts[2]
-        );
-        assert_eq!(
-            verify_token(&hs512, &hs_keys(), &config()),
-            Err(TokenError::AlgorithmNotAllowed)
-        );
-        let dup_payload = format!(
-            r#"{{"sub":"{SUB}","sub":"00000000-0000-4000-8000-000000000000","exp":{}}}"#,
-            now() + 60
-        );
+        let hs512 = format!("{}.{}.{}", b64(&json!({"alg":"HS512","kid":"k1"})), parts[1], parts[2]);
+        assert_eq!(verify_token(&hs512, &hs_keys(), &config()), Err(TokenError::AlgorithmNotAllowed));
+        let dup_payload =
+            format!(r#"{{"sub":"{SUB}","sub":"00000000-0000-4000-8000-000000000000","exp":{}}}"#, now() + 60);
         // Properly signed, so the refusal is about the duplicate, not the signature.
-        let signing_input = format!("{}.{}", parts[0], base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(dup_payload));
+        let signing_input =
+            format!("{}.{}", parts[0], base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(dup_payload));
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(SECRET).unwrap();
         hmac::Mac::update(&mut mac, signing_input.as_bytes());
         let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hmac::Mac::finalize(mac).into_bytes());
         let dup = format!("{signing_input}.{sig}");
-        assert_eq!(
-            verify_token(&dup, &hs_keys(), &config()),
-            Err(TokenError::DuplicateClaim)
-        );
+        assert_eq!(verify_token(&dup, &hs_keys(), &config()), Err(TokenError::DuplicateClaim));
     }
 
     #[test]
     fn rejects_garbage_without_echoing_it() {
-        for junk in [
-            "",
-            "abc",
-            "a.b",
-            "a.b.c.d",
-            "!!!.@@@.###",
-            &"x".repeat(MAX_TOKEN_BYTES + 1),
-        ] {
+        for junk in ["", "abc", "a.b", "a.b.c.d", "!!!.@@@.###", &"x".repeat(MAX_TOKEN_BYTES + 1)] {
             let err = verify_token(junk, &hs_keys(), &config()).unwrap_err();
             if junk.len() > 3 {
                 assert!(!err.to_string().contains(junk), "{err}");

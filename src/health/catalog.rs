@@ -8,62 +8,43 @@
 use super::rules::KindRule;
 use super::units::Unit;
 use crate::error;
+use crate::pg::cache::{self, RelCache};
 use pgrx::prelude::*;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 pub struct Catalog {
-    oid: pg_sys::Oid,
     kinds: HashMap<String, KindRule>,
 }
 
 impl Catalog {
+    #[cfg(test)]
+    pub fn from_rules(kinds: HashMap<String, KindRule>) -> Catalog {
+        Catalog { kinds }
+    }
     pub fn rule(&self, kind: &str) -> Option<&KindRule> {
         self.kinds.get(kind)
     }
 }
 
 thread_local! {
-    static CACHE: RefCell<Option<Rc<Catalog>>> = const { RefCell::new(None) };
+    static CATALOG: RelCache<(), Catalog> = const { RelCache::new() };
 }
 
 pub fn init() {
-    unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(Some(forget_on_relcache_inval), pg_sys::Datum::from(0));
-    }
+    cache::on_invalidation(|relid| CATALOG.with(|c| c.forget(relid)));
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_on_relcache_inval(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.as_ref()
-            .is_some_and(|cat| relid == pg_sys::InvalidOid || relid == cat.oid)
-        {
-            *c = None;
-        }
-    });
-}
-
-fn load() -> Catalog {
+fn load() -> (pg_sys::Oid, Catalog) {
     Spi::connect(|client| {
         let oid = client
-            .select(
-                "SELECT 'health.metric_kinds'::pg_catalog.regclass::pg_catalog.oid",
-                None,
-                &[],
-            )
+            .select("SELECT 'health.metric_kinds'::pg_catalog.regclass::pg_catalog.oid", None, &[])
             .and_then(|t| t.first().get_one::<pg_sys::Oid>())
             .ok()
             .flatten()
             .unwrap_or_else(|| error::raise(error::Code::ERRCODE_UNDEFINED_TABLE, "health.metric_kinds is missing"));
         let rows = client
-            .select(
-                "SELECT code, unit, min_value, max_value, molar_mass FROM health.metric_kinds",
-                None,
-                &[],
-            )
+            .select("SELECT code, unit, min_value, max_value, molar_mass FROM health.metric_kinds", None, &[])
             .unwrap_or_else(|e| {
                 error::raise(
                     error::Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -88,16 +69,11 @@ fn load() -> Catalog {
             };
             kinds.insert(code, rule);
         }
-        Catalog { oid, kinds }
+        (oid, Catalog { kinds })
     })
 }
 
 /// The current catalog (loaded on first use in this backend, and after every change).
 pub fn current() -> Rc<Catalog> {
-    if let Some(c) = CACHE.with(|c| c.borrow().clone()) {
-        return c;
-    }
-    let catalog = Rc::new(load());
-    CACHE.with(|c| *c.borrow_mut() = Some(catalog.clone()));
-    catalog
+    CATALOG.with(|c| c.get((), load))
 }

@@ -41,7 +41,7 @@ pub enum Invalid {
 }
 
 impl Invalid {
-    /// SQLSTATE of DESIGN.md §3: unknown kind/unit 22023, out of range 22003.
+    /// SQLSTATE of docs/sql-reference.md: unknown kind/unit 22023, out of range 22003.
     pub fn code(&self) -> Code {
         match self {
             Invalid::OutOfRange { .. } | Invalid::NotFinite { .. } => Code::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
@@ -66,13 +66,7 @@ impl std::fmt::Display for Invalid {
             }
             Invalid::WrongUnit { kind, error } => write!(f, "{kind}: {error}"),
             Invalid::NotFinite { kind, unit } => write!(f, "{kind}: value is not a finite number ({unit})"),
-            Invalid::OutOfRange {
-                kind,
-                value,
-                unit,
-                canonical_value,
-                rule,
-            } => {
+            Invalid::OutOfRange { kind, value, unit, canonical_value, rule } => {
                 write!(f, "{kind} value {value} {unit}")?;
                 if unit != rule.unit.code() {
                     write!(f, " (= {canonical_value} {})", rule.unit.code())?;
@@ -91,24 +85,17 @@ impl std::fmt::Display for Invalid {
 
 /// `value` in `unit` expressed in the kind's canonical unit, range-checked.
 pub fn normalize(kind: &str, rule: &KindRule, value: f64, unit: &str) -> Result<f64, Invalid> {
-    let from = Unit::parse(unit).ok_or_else(|| Invalid::UnknownUnit {
-        kind: kind.to_string(),
-        unit: unit.to_string(),
-    })?;
+    let from =
+        Unit::parse(unit).ok_or_else(|| Invalid::UnknownUnit { kind: kind.to_string(), unit: unit.to_string() })?;
     normalize_unit(kind, rule, value, from)
 }
 
 pub fn normalize_unit(kind: &str, rule: &KindRule, value: f64, from: Unit) -> Result<f64, Invalid> {
     if !value.is_finite() {
-        return Err(Invalid::NotFinite {
-            kind: kind.to_string(),
-            unit: from.code().to_string(),
-        });
+        return Err(Invalid::NotFinite { kind: kind.to_string(), unit: from.code().to_string() });
     }
-    let canonical = units::convert(value, from, rule.unit, rule.molar_mass).map_err(|error| Invalid::WrongUnit {
-        kind: kind.to_string(),
-        error,
-    })?;
+    let canonical = units::convert(value, from, rule.unit, rule.molar_mass)
+        .map_err(|error| Invalid::WrongUnit { kind: kind.to_string(), error })?;
     let below = rule.min.is_some_and(|m| canonical < m);
     let above = rule.max.is_some_and(|m| canonical > m);
     if below || above || !canonical.is_finite() {
@@ -129,23 +116,14 @@ mod tests {
     use crate::health::units::GLUCOSE_MOLAR_MASS;
 
     fn rule(unit: &str, min: f64, max: f64) -> KindRule {
-        KindRule {
-            unit: Unit::parse(unit).unwrap(),
-            min: Some(min),
-            max: Some(max),
-            molar_mass: None,
-        }
+        KindRule { unit: Unit::parse(unit).unwrap(), min: Some(min), max: Some(max), molar_mass: None }
     }
 
     #[test]
     fn canonical_value_passes_untouched() {
         let hr = rule("/min", 20.0, 300.0);
         assert_eq!(normalize("heart_rate", &hr, 72.5, "/min"), Ok(72.5));
-        assert_eq!(
-            normalize("heart_rate", &hr, 20.0, "/min"),
-            Ok(20.0),
-            "bounds are inclusive"
-        );
+        assert_eq!(normalize("heart_rate", &hr, 20.0, "/min"), Ok(20.0), "bounds are inclusive");
         assert_eq!(normalize("heart_rate", &hr, 300.0, "/min"), Ok(300.0));
     }
 
@@ -156,10 +134,7 @@ mod tests {
         // A Fahrenheit reading sent as Celsius is refused, not stored as a 98.6 °C fever.
         let err = normalize("body_temperature", &temp, 98.6, "Cel").unwrap_err();
         assert_eq!(err.code(), Code::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE);
-        assert_eq!(
-            err.to_string(),
-            "body_temperature value 98.6 Cel is outside the accepted range 10 to 50 Cel"
-        );
+        assert_eq!(err.to_string(), "body_temperature value 98.6 Cel is outside the accepted range 10 to 50 Cel");
         let err = normalize("body_temperature", &temp, 150.0, "[degF]").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -173,23 +148,14 @@ mod tests {
         assert_eq!(normalize("oxygen_saturation", &spo2, 0.97, "1"), Ok(97.0));
         assert_eq!(normalize("oxygen_saturation", &spo2, 97.0, "%"), Ok(97.0));
         // The HealthKit fraction sent with "%" would be 0.97 %: refused, not stored.
-        assert!(matches!(
-            normalize("oxygen_saturation", &spo2, 0.97, "%"),
-            Err(Invalid::OutOfRange { .. })
-        ));
+        assert!(matches!(normalize("oxygen_saturation", &spo2, 0.97, "%"), Err(Invalid::OutOfRange { .. })));
         // And a percentage sent as a fraction is 9700 %.
-        assert!(matches!(
-            normalize("oxygen_saturation", &spo2, 97.0, "1"),
-            Err(Invalid::OutOfRange { .. })
-        ));
+        assert!(matches!(normalize("oxygen_saturation", &spo2, 97.0, "1"), Err(Invalid::OutOfRange { .. })));
     }
 
     #[test]
     fn glucose_uses_the_kinds_molar_mass() {
-        let glucose = KindRule {
-            molar_mass: Some(GLUCOSE_MOLAR_MASS),
-            ..rule("mmol/L", 0.1, 150.0)
-        };
+        let glucose = KindRule { molar_mass: Some(GLUCOSE_MOLAR_MASS), ..rule("mmol/L", 0.1, 150.0) };
         let v = normalize("blood_glucose", &glucose, 100.0, "mg/dL").unwrap();
         assert!((v - 5.5506).abs() < 1e-4);
         // Without a molar mass in the catalog the cross-dimension unit is refused (22023).
@@ -206,10 +172,7 @@ mod tests {
         assert!(err.to_string().contains("unknown unit \"bpm\""), "{err}");
         let err = normalize("heart_rate", &hr, 72.0, "kg").unwrap_err();
         assert_eq!(err.code(), Code::ERRCODE_INVALID_PARAMETER_VALUE);
-        assert_eq!(
-            err.to_string(),
-            "heart_rate: cannot convert kg (mass) to /min (frequency)"
-        );
+        assert_eq!(err.to_string(), "heart_rate: cannot convert kg (mass) to /min (frequency)");
     }
 
     #[test]
@@ -228,17 +191,9 @@ mod tests {
 
     #[test]
     fn open_bounds() {
-        let r = KindRule {
-            unit: Unit::Kilogram,
-            min: None,
-            max: Some(10.0),
-            molar_mass: None,
-        };
+        let r = KindRule { unit: Unit::Kilogram, min: None, max: Some(10.0), molar_mass: None };
         assert_eq!(normalize("x", &r, -5.0, "kg"), Ok(-5.0));
         let err = normalize("x", &r, 11.0, "kg").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "x value 11 kg is outside the accepted range unbounded to 10 kg"
-        );
+        assert_eq!(err.to_string(), "x value 11 kg is outside the accepted range unbounded to 10 kg");
     }
 }

@@ -75,32 +75,21 @@ pub fn parse_sample(element: &Value, caller: Uuid) -> Result<Sample, Rejection> 
     }
     let kind = string_member(obj, "kind")?.to_string();
     let value = match obj.get("value") {
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .ok_or_else(|| Rejection::malformed("\"value\" is not a finite number"))?,
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| Rejection::malformed("\"value\" is not a finite number"))?,
         None | Some(Value::Null) => return Err(Rejection::malformed("\"value\" is missing")),
         Some(_) => return Err(Rejection::malformed("\"value\" must be a JSON number")),
     };
     let unit = string_member(obj, "unit")?.to_string();
     let at = string_member(obj, "recorded_at")?;
     let recorded_at_unix_us = parse_rfc3339(at).ok_or_else(|| {
-        Rejection::malformed(format!(
-            "\"recorded_at\" is not an RFC 3339 timestamp with time zone: {}",
-            shown(at)
-        ))
+        Rejection::malformed(format!("\"recorded_at\" is not an RFC 3339 timestamp with time zone: {}", shown(at)))
     })?;
     let source = match obj.get("source") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(Rejection::malformed("\"source\" must be a string")),
     };
-    Ok(Sample {
-        kind,
-        value,
-        unit,
-        recorded_at_unix_us,
-        source,
-    })
+    Ok(Sample { kind, value, unit, recorded_at_unix_us, source })
 }
 
 /// Microseconds between 1970-01-01 and 2000-01-01, Postgres' timestamp epoch.
@@ -133,9 +122,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
         let part = b.get(from..from + len)?;
-        part.iter().try_fold(0i64, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
+        part.iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
     };
     if b.len() < 20
         || b[4] != b'-'
@@ -146,14 +133,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     {
         return None;
     }
-    let (y, mo, d, h, mi, sec) = (
-        num(0, 4)?,
-        num(5, 2)?,
-        num(8, 2)?,
-        num(11, 2)?,
-        num(14, 2)?,
-        num(17, 2)?,
-    );
+    let (y, mo, d, h, mi, sec) = (num(0, 4)?, num(5, 2)?, num(8, 2)?, num(11, 2)?, num(14, 2)?, num(17, 2)?);
     if y < 1 || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
@@ -216,30 +196,11 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-24 03:00:00-05:00"), Some(1_795_507_200_000_000));
         assert_eq!(parse_rfc3339("2026-11-24t08:00:00z"), Some(1_795_507_200_000_000));
         assert_eq!(parse_rfc3339("2026-11-24T08:00:00.5Z"), Some(1_795_507_200_500_000));
-        assert_eq!(
-            parse_rfc3339("2026-11-24T08:00:00.123456Z"),
-            Some(1_795_507_200_123_456)
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-24T08:00:00.1234565Z"),
-            Some(1_795_507_200_123_457),
-            "rounded"
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-24T08:00:00.9999999Z"),
-            Some(1_795_507_201_000_000),
-            "carries"
-        );
-        assert_eq!(
-            parse_rfc3339("2024-02-29T00:00:00Z"),
-            Some(1_709_164_800_000_000),
-            "leap day"
-        );
-        assert_eq!(
-            parse_rfc3339("2016-12-31T23:59:60Z"),
-            parse_rfc3339("2017-01-01T00:00:00Z"),
-            "leap second"
-        );
+        assert_eq!(parse_rfc3339("2026-11-24T08:00:00.123456Z"), Some(1_795_507_200_123_456));
+        assert_eq!(parse_rfc3339("2026-11-24T08:00:00.1234565Z"), Some(1_795_507_200_123_457), "rounded");
+        assert_eq!(parse_rfc3339("2026-11-24T08:00:00.9999999Z"), Some(1_795_507_201_000_000), "carries");
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800_000_000), "leap day");
+        assert_eq!(parse_rfc3339("2016-12-31T23:59:60Z"), parse_rfc3339("2017-01-01T00:00:00Z"), "leap second");
         assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some(-1_000_000));
     }
 
@@ -314,43 +275,19 @@ mod tests {
         assert_eq!(without("kind").reason, "malformed sample: \"kind\" is missing");
         assert_eq!(without("value").reason, "malformed sample: \"value\" is missing");
         assert_eq!(without("unit").reason, "malformed sample: \"unit\" is missing");
-        assert_eq!(
-            without("recorded_at").reason,
-            "malformed sample: \"recorded_at\" is missing"
-        );
-        assert_eq!(
-            with("value", json!("72")).reason,
-            "malformed sample: \"value\" must be a JSON number"
-        );
-        assert_eq!(
-            with("kind", json!(7)).reason,
-            "malformed sample: \"kind\" must be a non-empty string"
-        );
-        assert_eq!(
-            with("kind", json!("")).reason,
-            "malformed sample: \"kind\" must be a non-empty string"
-        );
-        assert_eq!(
-            with("source", json!(1)).reason,
-            "malformed sample: \"source\" must be a string"
-        );
+        assert_eq!(without("recorded_at").reason, "malformed sample: \"recorded_at\" is missing");
+        assert_eq!(with("value", json!("72")).reason, "malformed sample: \"value\" must be a JSON number");
+        assert_eq!(with("kind", json!(7)).reason, "malformed sample: \"kind\" must be a non-empty string");
+        assert_eq!(with("kind", json!("")).reason, "malformed sample: \"kind\" must be a non-empty string");
+        assert_eq!(with("source", json!(1)).reason, "malformed sample: \"source\" must be a string");
         assert_eq!(
             with("recorded_at", json!("2026-11-24 08:00")).reason,
             "malformed sample: \"recorded_at\" is not an RFC 3339 timestamp with time zone: \"2026-11-24 08:00\""
         );
-        assert_eq!(
-            with("user_id", json!("bob")).reason,
-            "malformed sample: \"user_id\" is not a UUID: \"bob\""
-        );
-        assert_eq!(
-            with("user_id", json!(5)).code,
-            Code::ERRCODE_INVALID_TEXT_REPRESENTATION
-        );
+        assert_eq!(with("user_id", json!("bob")).reason, "malformed sample: \"user_id\" is not a UUID: \"bob\"");
+        assert_eq!(with("user_id", json!(5)).code, Code::ERRCODE_INVALID_TEXT_REPRESENTATION);
         let long = "x".repeat(500);
-        assert!(
-            with("recorded_at", json!(long)).reason.len() < 150,
-            "a long bad value is not echoed whole"
-        );
+        assert!(with("recorded_at", json!(long)).reason.len() < 150, "a long bad value is not echoed whole");
     }
 
     #[test]
@@ -362,9 +299,6 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(r.code, Code::ERRCODE_INSUFFICIENT_PRIVILEGE);
-        assert_eq!(
-            r.reason,
-            format!("sample names user_id {bob}, which is not the authenticated user")
-        );
+        assert_eq!(r.reason, format!("sample names user_id {bob}, which is not the authenticated user"));
     }
 }

@@ -1,5 +1,9 @@
-//! `health.create_metric_table(name)`: the standard sample table of DESIGN.md §3.
+//! `health.create_metric_table(name)`: the standard sample table of docs/sql-reference.md.
 use crate::error;
+use crate::pg::spi::select_one;
+use crate::pg::sql::{Ident, QualifiedName};
+use crate::policy;
+use crate::realtime::{self, KeyColumns, Payload};
 use pgrx::prelude::*;
 
 /// DDL of the standard table, for an already quoted (possibly schema-qualified) name.
@@ -40,43 +44,34 @@ pub fn metric_table_ddl(table: &str) -> Vec<String> {
     ]
 }
 
-/// Quote a table name written as in SQL (`metrics`, `public.metrics`, `"My Metrics"`).
+/// A table name written as in SQL (`metrics`, `public.metrics`, `"My Metrics"`), split by
+/// Postgres's own `parse_ident` and quoted again part by part.
 fn quoted_name(name: &str) -> String {
-    Spi::get_one_with_args::<String>(
-        "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p.part), '.' ORDER BY p.n) \
-           FROM pg_catalog.unnest(pg_catalog.parse_ident($1)) WITH ORDINALITY AS p(part, n)",
-        &[name.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| error::bad_argument(format!("health.create_metric_table: invalid table name {name:?}")))
+    let parts = select_one::<Vec<String>>("SELECT pg_catalog.parse_ident($1)", &[name.into()]).unwrap_or_default();
+    match parts.as_slice() {
+        [table] => Ident::quote(table).to_string(),
+        [schema, table] => QualifiedName::quote(schema, table).to_string(),
+        _ => error::bad_argument(format!(
+            "health.create_metric_table: invalid table name {name:?} (use table or schema.table)"
+        )),
+    }
 }
+
+/// The columns a metric table announces per row: the row's id, what it measures and when.
+const ANNOUNCED_KEYS: [&str; 3] = ["id", "kind", "recorded_at"];
 
 pub fn create_metric_table(name: &str) -> pg_sys::Oid {
     let table = quoted_name(name);
     for statement in metric_table_ddl(&table) {
         Spi::run(&statement).unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: {e}")));
     }
-    let oid = Spi::get_one_with_args::<pg_sys::Oid>(
-        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
-        &[table.as_str().into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| error::bad_argument(format!("health.create_metric_table: {table} was not created")));
-    // Owner-only RLS (with the grants to authenticated) and per-user realtime (DESIGN §4, §5).
-    // These run as the caller, who has just created (and so owns) the table.
-    Spi::run_with_args(
-        "SELECT pg_catalog.count(*) FROM health_rls.enable_owner_rls($1::pg_catalog.regclass, 'user_id', \
-         '{select,insert,update,delete}', '{authenticated}')",
-        &[oid.into()],
-    )
-    .unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: enabling RLS failed: {e}")));
-    Spi::run_with_args(
-        "SELECT health_rls.enable_realtime($1::pg_catalog.regclass)",
-        &[oid.into()],
-    )
-    .unwrap_or_else(|e| error::bad_argument(format!("health.create_metric_table: enabling realtime failed: {e}")));
+    let oid = select_one::<pg_sys::Oid>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", &[table.as_str().into()])
+        .unwrap_or_else(|| error::bad_argument(format!("health.create_metric_table: {table} was not created")));
+    // Owner-only RLS (with the grants to authenticated) and per-user realtime. These run as the
+    // caller, who has just created (and so owns) the table.
+    let commands = ["select", "insert", "update", "delete"].map(String::from);
+    policy::enable(oid, "user_id", &commands, &["authenticated".to_string()], false);
+    realtime::enable(oid, "user_id", Payload::Keys, KeyColumns::Named(&ANNOUNCED_KEYS));
     oid
 }
 

@@ -11,9 +11,9 @@ use super::catalog;
 use super::rules::{self, Invalid};
 use super::units::Unit;
 use crate::error;
+use crate::pg::cache::{self, RelCache};
 use pgrx::prelude::*;
 use pgrx::{heap_getattr_raw, FromDatum, IntoDatum, PgTupleDesc};
-use std::cell::RefCell;
 use std::ffi::CStr;
 use std::num::NonZeroUsize;
 
@@ -30,8 +30,10 @@ fn trigger_args(trigger: &pg_sys::Trigger) -> [&str; 3] {
             "health.normalize_sample takes no argument or three (kind, value and unit column names), not {n}"
         ));
     }
+    // SAFETY: pg_trigger.tgargs holds tgnargs NUL-terminated strings for the trigger's lifetime.
     let args = unsafe { std::slice::from_raw_parts(trigger.tgargs, n) };
     for (slot, arg) in names.iter_mut().zip(args) {
+        // SAFETY: each argument is a NUL-terminated string (see above).
         *slot = unsafe { CStr::from_ptr(*arg) }
             .to_str()
             .unwrap_or_else(|_| error::bad_argument("health.normalize_sample: column name is not UTF-8"));
@@ -52,7 +54,9 @@ fn column(tupdesc: &PgTupleDesc, name: &str, table: &str) -> (NonZeroUsize, pg_s
                 | pg_sys::INT2OID
                 | pg_sys::INT4OID
                 | pg_sys::INT8OID) => t,
-                other => unsafe { pg_sys::getBaseType(other) }, // a domain: its base type decides
+                // A domain: its base type decides.
+                // SAFETY: getBaseType takes any type oid (a column's type always exists).
+                other => unsafe { pg_sys::getBaseType(other) },
             };
             return (NonZeroUsize::new(att.attnum as usize).expect("user column"), typ);
         }
@@ -70,7 +74,10 @@ fn wrong_type(table: &str, name: &str, wanted: &str) -> ! {
     )
 }
 
+/// # Safety
+/// `datum` must be a non-NULL value of type `typ`.
 unsafe fn read_value(datum: pg_sys::Datum, typ: pg_sys::Oid) -> Option<f64> {
+    // SAFETY: the caller guarantees `datum` is a non-NULL value of `typ`; each arm reads it as that type.
     unsafe {
         match typ {
             pg_sys::FLOAT8OID => f64::from_datum(datum, false),
@@ -98,6 +105,7 @@ fn write_value(v: f64, typ: pg_sys::Oid, kind: &str) -> pg_sys::Datum {
     let datum = match typ {
         pg_sys::FLOAT8OID => v.into_datum(),
         pg_sys::FLOAT4OID => (v as f32).into_datum(),
+        // SAFETY: float8_numeric takes one non-NULL float8 datum.
         pg_sys::NUMERICOID => unsafe { pgrx::direct_function_call_as_datum(pg_sys::float8_numeric, &[v.into_datum()]) },
         pg_sys::INT2OID => (integral(i16::MIN.into(), i16::MAX.into()) as i16).into_datum(),
         pg_sys::INT4OID => (integral(i32::MIN.into(), i32::MAX.into()) as i32).into_datum(),
@@ -113,7 +121,6 @@ fn raise(invalid: Invalid) -> ! {
 /// Where one trigger finds kind, value and unit in its table's rows.
 #[derive(Clone, Copy)]
 struct Layout {
-    relid: pg_sys::Oid,
     kind: NonZeroUsize,
     value: NonZeroUsize,
     value_type: pg_sys::Oid,
@@ -121,38 +128,23 @@ struct Layout {
 }
 
 thread_local! {
-    /// By trigger oid (a trigger names its columns in its arguments).
-    static LAYOUTS: RefCell<Vec<(pg_sys::Oid, Layout)>> = const { RefCell::new(Vec::new()) };
+    /// By trigger oid (a trigger names its columns in its arguments), tagged with its table.
+    static LAYOUTS: RelCache<pg_sys::Oid, Layout> = const { RelCache::new() };
 }
 
 pub fn init() {
-    unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(Some(forget_layouts), pg_sys::Datum::from(0));
-    }
-}
-
-#[pg_guard]
-unsafe extern "C-unwind" fn forget_layouts(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    LAYOUTS.with(|l| {
-        l.borrow_mut()
-            .retain(|(_, layout)| relid != pg_sys::InvalidOid && layout.relid != relid)
-    });
+    cache::on_invalidation(|relid| LAYOUTS.with(|l| l.forget(relid)));
 }
 
 fn layout(td: &pg_sys::TriggerData, tupdesc: &PgTupleDesc) -> Layout {
-    let trigger = unsafe { &*td.tg_trigger };
-    if let Some(found) = LAYOUTS.with(|l| {
-        l.borrow()
-            .iter()
-            .find(|(oid, _)| *oid == trigger.tgoid)
-            .map(|(_, l)| *l)
-    }) {
-        return found;
-    }
-    let relation = td.tg_relation;
-    let table = unsafe { CStr::from_ptr((*(*relation).rd_rel).relname.data.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
+    // SAFETY: a firing trigger's TriggerData points at its Trigger and its open relation.
+    let (trigger, relation) = unsafe { (&*td.tg_trigger, &*td.tg_relation) };
+    *LAYOUTS.with(|l| l.get(trigger.tgoid, || (relation.rd_id, read_layout(trigger, relation, tupdesc))))
+}
+
+fn read_layout(trigger: &pg_sys::Trigger, relation: &pg_sys::RelationData, tupdesc: &PgTupleDesc) -> Layout {
+    // SAFETY: rd_rel is the relation's valid pg_class row; relname is a NUL-terminated NameData.
+    let table = unsafe { CStr::from_ptr((*relation.rd_rel).relname.data.as_ptr()) }.to_string_lossy().into_owned();
     let [kind_col, value_col, unit_col] = trigger_args(trigger);
     let (kind, kind_typ) = column(tupdesc, kind_col, &table);
     let (value, value_type) = column(tupdesc, value_col, &table);
@@ -174,15 +166,7 @@ fn layout(td: &pg_sys::TriggerData, tupdesc: &PgTupleDesc) -> Layout {
     ) {
         wrong_type(&table, value_col, "double precision, real, numeric or an integer type");
     }
-    let found = Layout {
-        relid: unsafe { (*relation).rd_id },
-        kind,
-        value,
-        value_type,
-        unit,
-    };
-    LAYOUTS.with(|l| l.borrow_mut().push((trigger.tgoid, found)));
-    found
+    Layout { kind, value, value_type, unit }
 }
 
 /// The tuple to store: the one given, or a copy with value and unit rewritten.
@@ -202,49 +186,39 @@ pub unsafe fn normalize_row(td: &pg_sys::TriggerData) -> pg_sys::HeapTuple {
             "health.normalize_sample must run BEFORE INSERT OR UPDATE ... FOR EACH ROW",
         ),
     };
+    // SAFETY: the firing trigger's relation is open; its descriptor outlives this call.
     let tupdesc = unsafe { PgTupleDesc::from_pg_unchecked((*td.tg_relation).rd_att) };
-    let Layout {
-        kind: kind_att,
-        value: value_att,
-        value_type: value_typ,
-        unit: unit_att,
-        ..
-    } = layout(td, &tupdesc);
+    let Layout { kind: kind_att, value: value_att, value_type: value_typ, unit: unit_att, .. } = layout(td, &tupdesc);
 
+    // SAFETY: `tuple` is the trigger's row of this descriptor and `att` one of its columns.
     let get = |att: NonZeroUsize| unsafe { heap_getattr_raw(tuple, att, tupdesc.as_ptr()) };
     // A NULL kind or value is left to the table's NOT NULL constraints (or its own rules).
     let (Some(kind_d), Some(value_d)) = (get(kind_att), get(value_att)) else {
         return tuple;
     };
+    // SAFETY: the layout checked the kind and unit columns are text (or varchar), value numeric.
     let kind = unsafe { <&str>::from_datum(kind_d, false) }.unwrap_or("");
+    // SAFETY: as above; `value_typ` is the value column's base type.
     let value = unsafe { read_value(value_d, value_typ) }.unwrap_or(f64::NAN);
     let Some(unit_d) = get(unit_att) else {
-        error::bad_argument(format!(
-            "{kind}: unit is required (the unit decides how the value is read)"
-        ));
+        error::bad_argument(format!("{kind}: unit is required (the unit decides how the value is read)"));
     };
+    // SAFETY: the unit column is text (checked by the layout).
     let unit_text = unsafe { <&str>::from_datum(unit_d, false) }.unwrap_or("");
 
     let catalog = catalog::current();
-    let rule = catalog
-        .rule(kind)
-        .unwrap_or_else(|| raise(Invalid::UnknownKind(kind.to_string())));
-    let unit = Unit::parse(unit_text).unwrap_or_else(|| {
-        raise(Invalid::UnknownUnit {
-            kind: kind.to_string(),
-            unit: unit_text.to_string(),
-        })
-    });
+    let rule = catalog.rule(kind).unwrap_or_else(|| raise(Invalid::UnknownKind(kind.to_string())));
+    let unit = Unit::parse(unit_text)
+        .unwrap_or_else(|| raise(Invalid::UnknownUnit { kind: kind.to_string(), unit: unit_text.to_string() }));
     let canonical = rules::normalize_unit(kind, rule, value, unit).unwrap_or_else(|e| raise(e));
     if unit == rule.unit && canonical == value {
         return tuple; // already canonical: store the row as it came
     }
     let mut columns = [value_att.get() as i32, unit_att.get() as i32];
-    let mut values = [
-        write_value(canonical, value_typ, kind),
-        rule.unit.code().into_datum().expect("text"),
-    ];
+    let mut values = [write_value(canonical, value_typ, kind), rule.unit.code().into_datum().expect("text")];
     let mut nulls = [false, false];
+    // SAFETY: replaces two columns of the trigger's row with datums of their own types; the
+    // copy is palloc'd in the trigger's memory context, which is what Postgres stores.
     unsafe {
         pg_sys::heap_modify_tuple_by_cols(
             tuple,

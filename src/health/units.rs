@@ -1,4 +1,4 @@
-//! The UCUM units health samples arrive in, and conversion between them (DESIGN.md §3).
+//! The UCUM units health samples arrive in, and conversion between them (docs/sql-reference.md, "health").
 //!
 //! Only the case-sensitive UCUM codes below are accepted: a unit the table does not know is
 //! refused rather than guessed, because a misread unit silently corrupts a health record
@@ -85,6 +85,7 @@ pub enum Unit {
 }
 
 /// Every unit, for listing and for tests.
+#[cfg(test)]
 pub const ALL_UNITS: [Unit; 24] = [
     Unit::PerMinute,
     Unit::Percent,
@@ -233,10 +234,9 @@ pub enum ConvertError {
 impl std::fmt::Display for ConvertError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConvertError::UnknownUnit(u) => write!(
-                f,
-                "unknown unit \"{u}\" (expected a UCUM code such as /min, %, Cel, [degF], kg, mmol/L)"
-            ),
+            ConvertError::UnknownUnit(u) => {
+                write!(f, "unknown unit \"{u}\" (expected a UCUM code such as /min, %, Cel, [degF], kg, mmol/L)")
+            }
             ConvertError::Incompatible { from, to } => write!(
                 f,
                 "cannot convert {} ({}) to {} ({})",
@@ -291,6 +291,7 @@ pub fn convert(value: f64, from: Unit, to: Unit, molar_mass: Option<f64>) -> Res
 /// Round to 12 significant digits: removes binary floating-point noise from a conversion
 /// (98.6 [degF] → 37, not 36.99999999999999) while staying far below any instrument's
 /// precision. Non-finite values and zero pass through.
+#[cfg(test)]
 pub fn tidy(x: f64) -> f64 {
     tidy_at(x, x.abs())
 }
@@ -333,9 +334,7 @@ mod tests {
 
     #[test]
     fn codes_are_case_sensitive_and_exact() {
-        for bad in [
-            "cel", "CEL", "degF", "KG", "bpm", "mmHg", "mg/dl", "MMOL/L", " kg", "kg ", "",
-        ] {
+        for bad in ["cel", "CEL", "degF", "KG", "bpm", "mmHg", "mg/dl", "MMOL/L", " kg", "kg ", ""] {
             assert_eq!(Unit::parse(bad), None, "{bad:?}");
         }
         assert!(matches!(parse_unit("bpm"), Err(ConvertError::UnknownUnit(u)) if u == "bpm"));
@@ -370,18 +369,9 @@ mod tests {
     fn concentration_refuses_without_molar_mass() {
         let mg = parse_unit("mg/dL").unwrap();
         let mmol = parse_unit("mmol/L").unwrap();
-        assert_eq!(
-            convert(100.0, mg, mmol, None),
-            Err(ConvertError::NeedsMolarMass { from: mg, to: mmol })
-        );
-        assert_eq!(
-            convert(100.0, mg, mmol, Some(0.0)),
-            Err(ConvertError::BadMolarMass(0.0))
-        );
-        assert!(matches!(
-            convert(100.0, mg, mmol, Some(f64::NAN)),
-            Err(ConvertError::BadMolarMass(_))
-        ));
+        assert_eq!(convert(100.0, mg, mmol, None), Err(ConvertError::NeedsMolarMass { from: mg, to: mmol }));
+        assert_eq!(convert(100.0, mg, mmol, Some(0.0)), Err(ConvertError::BadMolarMass(0.0)));
+        assert!(matches!(convert(100.0, mg, mmol, Some(f64::NAN)), Err(ConvertError::BadMolarMass(_))));
         // A molar mass is ignored where it is not needed.
         assert_eq!(convert(1.0, Unit::Kilogram, Unit::Gram, Some(180.16)).unwrap(), 1000.0);
     }
@@ -449,18 +439,14 @@ mod tests {
                 Err(ConvertError::Incompatible { from: a, to: b })
             );
         }
-        let msg = convert(1.0, Unit::Kilogram, Unit::Centimetre, None)
-            .unwrap_err()
-            .to_string();
+        let msg = convert(1.0, Unit::Kilogram, Unit::Centimetre, None).unwrap_err().to_string();
         assert_eq!(msg, "cannot convert kg (mass) to cm (length)");
     }
 
     #[test]
     fn same_unit_is_identity_even_for_odd_values() {
         assert_eq!(conv(0.1 + 0.2, "kg", "kg"), 0.1 + 0.2);
-        assert!(convert(f64::NAN, Unit::Kilogram, Unit::Kilogram, None)
-            .unwrap()
-            .is_nan());
+        assert!(convert(f64::NAN, Unit::Kilogram, Unit::Kilogram, None).unwrap().is_nan());
     }
 
     #[test]
@@ -469,7 +455,7 @@ mod tests {
         assert_eq!(tidy(0.30000000000000004), 0.3);
         assert_eq!(tidy(1.0e-9 + 1.0e-25), 1.0e-9);
         assert_eq!(tidy(123456789012345.0), 123456789012000.0);
-        assert_eq!(tidy(-17.222222222222221), -17.2222222222);
+        assert_eq!(tidy(-17.222_222_222_222_22), -17.2222222222);
         assert_eq!(tidy(0.0), 0.0);
         assert!(tidy(f64::INFINITY).is_infinite());
     }

@@ -1,5 +1,5 @@
 //! Packing a statement's rows into NOTIFY payloads: as few as possible, each under the limit,
-//! every id kept (DESIGN.md §5). Pure Rust, unit tested below.
+//! every id kept (docs/realtime.md). Pure Rust, unit tested below.
 
 use std::borrow::Cow;
 
@@ -36,11 +36,7 @@ pub fn pack_payloads(table: &str, op: &str, items: &[String], id_key: &str, limi
         groups.push(current);
     }
     let parts = groups.len();
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, rows)| format!("{}{rows}]}}", head(i + 1, parts)))
-        .collect()
+    groups.into_iter().enumerate().map(|(i, rows)| format!("{}{rows}]}}", head(i + 1, parts))).collect()
 }
 
 fn shrink(item: &str, id_key: &str) -> String {

@@ -64,7 +64,8 @@ pub fn token_for(sub: &uuid::Uuid) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("it1".into());
-    let claims = serde_json::json!({"sub": sub.to_string(), "role": "authenticated", "aud": "authenticated", "exp": now + 3600});
+    let claims =
+        serde_json::json!({"sub": sub.to_string(), "role": "authenticated", "aud": "authenticated", "exp": now + 3600});
     encode(&header, &claims, &EncodingKey::from_secret(HS_SECRET)).unwrap()
 }
 
@@ -78,7 +79,11 @@ pub async fn channel_of(client: &Client, token: &str) -> String {
 }
 
 /// Collect notifications until `quiet` passes without one (or `max` in total).
-pub async fn drain(rx: &mut mpsc::UnboundedReceiver<(String, String)>, quiet: Duration, max: Duration) -> Vec<(String, String)> {
+pub async fn drain(
+    rx: &mut mpsc::UnboundedReceiver<(String, String)>,
+    quiet: Duration,
+    max: Duration,
+) -> Vec<(String, String)> {
     let start = std::time::Instant::now();
     let mut out = Vec::new();
     while start.elapsed() < max {

@@ -79,15 +79,7 @@ begin;
 \i fixtures/setup.sql
 select health.create_metric_table('public.health_metrics');
 set local role authenticated;
-\set VERBOSITY sqlstate
-select * from health.ingest('health_metrics', '[]');
-\set VERBOSITY default
-rollback;
-begin;
-\i fixtures/setup.sql
-select health.create_metric_table('public.health_metrics');
-set local role authenticated;
-select * from health.ingest('health_metrics', '[]');
+select pg_temp.try($$select * from health.ingest('health_metrics', '[]')$$);
 rollback;
 
 -- A day of samples in one call: 1,440 heart rates and 24 hourly step counts.

@@ -19,15 +19,11 @@ reset role;
 -- No identity yet (nobody authenticated in this transaction): sees nothing, inserts nothing.
 set local role authenticated;
 select auth.uid() is null as anonymous, count(*) as sees from notes;
-savepoint s;
-insert into notes (body) values ('anonymous');
-rollback to savepoint s;
-insert into notes (user_id, body) values (:'alice_id', 'claims to be alice');
-rollback to savepoint s;
+select pg_temp.try($$insert into notes (body) values ('anonymous')$$);
+select pg_temp.try(format('insert into notes (user_id, body) values (%L, ''claims to be alice'')', :'alice_id'));
 reset role;
 set local role anon;
-select count(*) from notes;
-rollback to savepoint s;
+select pg_temp.try($$select count(*) from notes$$);
 reset role;
 
 -- Two users write through the authenticated role.
@@ -40,16 +36,9 @@ select body from notes order by id;
 select auth.authenticate(:'alice') is not null as alice;
 select body from notes order by id;
 -- Alice cannot write a row owned by bob ...
-savepoint s;
-\set VERBOSITY sqlstate
-insert into notes (user_id, body) values (:'bob_id', 'forged');
-\set VERBOSITY default
-rollback to savepoint s;
-insert into notes (user_id, body) values (:'bob_id', 'forged');
-rollback to savepoint s;
+select pg_temp.try(format('insert into notes (user_id, body) values (%L, ''forged'')', :'bob_id'));
 -- ... nor move her row to bob, nor touch bob's rows.
-update notes set user_id = :'bob_id' where body = 'alice 1';
-rollback to savepoint s;
+select pg_temp.try(format('update notes set user_id = %L where body = ''alice 1''', :'bob_id'));
 update notes set body = 'hijacked' where body = 'bob 1';
 delete from notes where body = 'bob 1';
 reset role;
@@ -86,29 +75,12 @@ select count(p.polname) as policies, bool_or(relrowsecurity) as rls
 
 -- Errors name the object.
 create table wrong_type (user_id text, owner uuid);
-savepoint e;
-\set VERBOSITY sqlstate
-select health_rls.enable_owner_rls('wrong_type');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('wrong_type', 'missing');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('wrong_type', 'owner', '{select,truncate}');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('wrong_type', 'owner', roles => '{nobody_here}');
-rollback to savepoint e;
-\set VERBOSITY default
-select health_rls.enable_owner_rls('wrong_type');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('wrong_type', 'missing');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('wrong_type', 'owner', '{select,truncate}');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('wrong_type', 'owner', roles => '{nobody_here}');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('wrong_type', 'owner', roles => '{public}');
-rollback to savepoint e;
-select health_rls.enable_owner_rls('no_such_table');
-rollback to savepoint e;
+select pg_temp.try($$select health_rls.enable_owner_rls('wrong_type')$$);
+select pg_temp.try($$select health_rls.enable_owner_rls('wrong_type', 'missing')$$);
+select pg_temp.try($$select health_rls.enable_owner_rls('wrong_type', 'owner', '{select,truncate}')$$);
+select pg_temp.try($$select health_rls.enable_owner_rls('wrong_type', 'owner', roles => '{nobody_here}')$$);
+select pg_temp.try($$select health_rls.enable_owner_rls('wrong_type', 'owner', roles => '{public}')$$);
+select pg_temp.try($$select health_rls.enable_owner_rls('no_such_table')$$);
 
 -- disable_owner_rls removes exactly the generator's policies.
 select * from health_rls.disable_owner_rls('dry');

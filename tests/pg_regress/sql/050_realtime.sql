@@ -20,17 +20,9 @@ select auth.authenticate(:'bob') is not null as bob;
 select auth.my_channel() <> :'alice_channel' as bob_has_another_channel;
 -- An application role can neither compute someone else's channel nor read the secret,
 -- nor send notifications in the trigger's name.
-\set VERBOSITY sqlstate
-savepoint s;
-select health_rls.channel_for(:'alice_id');
-rollback to savepoint s;
-select * from health_rls.realtime_secret;
-rollback to savepoint s;
-select health_rls._realtime_send(:'alice_id', 'x', 'INSERT', 'id', '{}');
-rollback to savepoint s;
-\set VERBOSITY default
-select health_rls.channel_for(:'alice_id');
-rollback to savepoint s;
+select pg_temp.try(format('select health_rls.channel_for(%L)', :'alice_id'));
+select pg_temp.try($$select * from health_rls.realtime_secret$$);
+select pg_temp.try(format($$select health_rls._realtime_send(%L, 'x', 'INSERT', 'id', '{}')$$, :'alice_id'));
 -- Writes through the trigger work for the app role (the trigger runs as the extension owner).
 insert into pulses (kind, value) values ('heart_rate', 61), ('heart_rate', 62);
 update pulses set value = 63 where value = 62;
@@ -48,26 +40,19 @@ select health_rls.channel_for(:'alice_id') = :'alice_channel' as channel_for_mat
 create table no_rls (id int primary key, user_id uuid);
 select count(*) from health_rls.enable_realtime('no_rls');
 create table no_key (user_id uuid);
-savepoint e;
-select health_rls.enable_realtime('no_key');
-rollback to savepoint e;
-select health_rls.enable_realtime('pulses', 'missing');
-rollback to savepoint e;
-select health_rls.enable_realtime('pulses', 'kind');
-rollback to savepoint e;
-select health_rls.enable_realtime('pulses', payload => 'everything');
-rollback to savepoint e;
 -- The SQLSTATEs: 42703 unknown owner column, 22023 bad argument, 42P01 unknown table.
-\set VERBOSITY sqlstate
-select health_rls.enable_realtime('pulses', 'missing');
-rollback to savepoint e;
-select health_rls.enable_realtime('pulses', 'kind');
-rollback to savepoint e;
-select health_rls.enable_realtime('pulses', payload => 'everything');
-rollback to savepoint e;
-select health_rls.enable_realtime('no_such_table');
-rollback to savepoint e;
-\set VERBOSITY default
+select pg_temp.try($$select health_rls.enable_realtime('no_key')$$);
+select pg_temp.try($$select health_rls.enable_realtime('pulses', 'missing')$$);
+select pg_temp.try($$select health_rls.enable_realtime('pulses', 'kind')$$);
+select pg_temp.try($$select health_rls.enable_realtime('pulses', payload => 'everything')$$);
+select pg_temp.try($$select health_rls.enable_realtime('no_such_table')$$);
+-- key_columns: each must exist (42703), at least one (22023); a table without primary key or id
+-- column can name its rows this way.
+select pg_temp.try($$select health_rls.enable_realtime('pulses', key_columns => '{id,nope}')$$);
+select pg_temp.try($$select health_rls.enable_realtime('pulses', key_columns => '{}')$$);
+select * from health_rls.enable_realtime('no_key', key_columns => '{user_id}');
+-- Named key columns are what the triggers carry, in order.
+select * from health_rls.enable_realtime('pulses', key_columns => '{id,kind,recorded_at}');
 -- The audit lists realtime on a table without RLS.
 select lint, object from health_rls.audit() where lint = 'realtime_without_rls';
 select * from health_rls.disable_realtime('pulses');

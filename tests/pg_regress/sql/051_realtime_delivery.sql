@@ -8,7 +8,8 @@ begin;
 create table pulses (id bigint generated always as identity primary key, user_id uuid not null default auth.uid(),
                      kind text, value float8, recorded_at timestamptz not null);
 select count(*) from health_rls.enable_owner_rls('pulses', commands => '{all}');
-select count(*) from health_rls.enable_realtime('pulses');
+-- Announce what the standard metric table announces: the id, the kind and the time.
+select count(*) from health_rls.enable_realtime('pulses', key_columns => '{id,kind,recorded_at}');
 commit;
 begin;
 select auth.authenticate(:'alice') is not null as alice;
@@ -51,7 +52,7 @@ commit;
 \qecho -- a row of bob moves to alice (done by the superuser): alice hears the UPDATE as the new owner
 update pulses set user_id = :'alice_id' where value = 90;
 \qecho -- payload row: the rows as JSON
-select count(*) from health_rls.enable_realtime('pulses', payload => 'row');
+select count(*) from health_rls.enable_realtime('pulses', payload => 'row', key_columns => '{id,kind,recorded_at}');
 begin;
 set local role authenticated;
 select auth.authenticate(:'alice') is not null as alice;

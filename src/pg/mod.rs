@@ -1,0 +1,14 @@
+//! Postgres plumbing shared by every feature module: identifier quoting and the qualified name
+//! of a relation, the relcache-invalidated per-backend cache, NOTIFY, uuid conversions and
+//! running generated statements. Nothing here knows about identity, policies, realtime or
+//! health data; those modules build on it (docs/architecture.md).
+pub mod cache;
+pub mod notify;
+pub mod relation;
+pub mod spi;
+pub mod sql;
+pub mod uuid;
+
+pub fn init() {
+    cache::init();
+}

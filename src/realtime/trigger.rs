@@ -1,0 +1,54 @@
+//! `health_rls.realtime_notify`: the AFTER … FOR EACH STATEMENT trigger (with transition tables)
+//! that `enable_realtime` creates. Each affected owner hears one notification (or a few parts,
+//! split under NOTIFY's size limit) per statement, at commit.
+use super::channel::channel_of;
+use super::payload::{pack_payloads, PAYLOAD_LIMIT};
+use super::transition;
+use crate::pg::notify::notify;
+use crate::pg::relation::qualified_name;
+use crate::pg::uuid::from_pg;
+use pgrx::prelude::*;
+
+/// Queue one owner's rows of a statement on the owner's channel (delivered at commit): one
+/// notification, or several parts when the rows do not fit in one. Returns the parts sent.
+pub fn send(owner: &uuid::Uuid, table: &str, op: &str, id_key: &str, items: &[String]) -> usize {
+    let channel = channel_of(owner);
+    let payloads = pack_payloads(table, op, items, id_key, PAYLOAD_LIMIT);
+    for p in &payloads {
+        notify(&channel, p);
+    }
+    payloads.len()
+}
+
+/// Announce rows by hand (superuser only: a maintenance job that changed rows with triggers
+/// disabled). The trigger itself does not go through SQL.
+#[pg_extern(volatile, security_definer)]
+fn _realtime_send(owner: Option<pgrx::Uuid>, tbl: &str, op: &str, id_key: &str, items: Vec<Option<String>>) -> i32 {
+    let Some(owner) = owner else { return 0 };
+    let items: Vec<String> = items.into_iter().flatten().collect();
+    send(&from_pg(owner), tbl, op, id_key, &items) as i32
+}
+
+/// Arguments: owner column, payload mode ('keys' | 'row'), key columns (the first names the row).
+/// SECURITY DEFINER (sql/realtime.sql): a backend's first channel needs the secret.
+#[pg_trigger]
+fn realtime_notify<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<pgrx::heap_tuple::PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::heap_tuple::PgHeapTupleError> {
+    let td = trigger.trigger_data();
+    let op = match td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK {
+        pg_sys::TRIGGER_EVENT_INSERT => "INSERT",
+        pg_sys::TRIGGER_EVENT_UPDATE => "UPDATE",
+        pg_sys::TRIGGER_EVENT_DELETE => "DELETE",
+        _ => return Ok(None),
+    };
+    // SAFETY: pgrx hands us the TriggerData of a firing trigger; its relation is open and locked.
+    let relid = unsafe { (*td.tg_relation).rd_id };
+    let table = qualified_name(relid).as_sql().to_string();
+    // SAFETY: `td` is the TriggerData of this firing statement-level trigger (see above).
+    let (rows, id_key) = unsafe { transition::statement_rows(td, &table) };
+    for (owner, items) in &rows.groups {
+        send(&uuid::Uuid::from_bytes(*owner), &table, op, &id_key, items);
+    }
+    Ok(None)
+}
