@@ -25,7 +25,7 @@ SELECT * FROM health.ingest('health_metrics', $$[
   {"kind": "oxygen_saturation", "value": 0.97, "unit": "1",       "recorded_at": "2026-11-24T07:11:00Z", "source": "watch"},
   {"kind": "steps",             "value": 2400, "unit": "{steps}", "recorded_at": "2026-11-24T08:00:00Z", "source": "phone"},
   {"kind": "heart_rate",        "value": 412,  "unit": "/min",    "recorded_at": "2026-11-24T07:15:00Z", "source": "watch"},
-  {"kind": "heart_rate",        "value": 70,   "unit": "bpm",     "recorded_at": "2026-11-24T07:20:00Z", "source": "watch"},
+  {"kind": "heart_rate",        "value": 70,   "unit": "beats",   "recorded_at": "2026-11-24T07:20:00Z", "source": "watch"},
   {"kind": "heart_rate",        "value": 66,   "unit": "/min",    "recorded_at": "2026-11-24T07:25:00Z", "user_id": "22222222-2222-4222-8222-222222222222"},
   {"kind": "steps",             "value": "lots", "unit": "{steps}", "recorded_at": "2026-11-24T09:00:00Z"},
   {"kind": "heart_rate",        "value": 64,   "unit": "/min",    "recorded_at": "2026-11-24T07:00:00Z", "source": "watch"}

@@ -16,3 +16,6 @@ CREATE TRIGGER keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON auth
 
 -- sign_up/sign_in are for the API's anonymous role as well as signed-in users.
 GRANT EXECUTE ON FUNCTION auth.sign_up(text, text), auth.sign_in(text, text), auth.sign_out() TO PUBLIC;
+
+-- Run by ALTER EXTENSION UPDATE on the standard tables of earlier versions; not for applications.
+REVOKE ALL ON FUNCTION health._upgrade_metric_table(regclass) FROM PUBLIC;

@@ -77,11 +77,11 @@ VALUES
     -- stored. Intra-arterial peaks of 480 mm[Hg] were measured during maximal leg presses
     -- (MacDougall 1985); below ~10 there is no measurable pulse.
     ('blood_pressure_systolic', 'Systolic blood pressure', 'mm[Hg]', 10, 500, NULL,
-     '8480-6', 'HKQuantityTypeIdentifierBloodPressureSystolic', 'BloodPressureRecord', true),
+     '8480-6', 'HKQuantityTypeIdentifierBloodPressureSystolic', 'BloodPressureRecord.systolic', true),
     -- 0–350 mm[Hg]: Korotkoff sounds heard down to 0 are recorded as diastolic 0 (aortic
     -- regurgitation, pregnancy, children); 350 was the intra-arterial peak of the same study.
     ('blood_pressure_diastolic', 'Diastolic blood pressure', 'mm[Hg]', 0, 350, NULL,
-     '8462-4', 'HKQuantityTypeIdentifierBloodPressureDiastolic', 'BloodPressureRecord', true),
+     '8462-4', 'HKQuantityTypeIdentifierBloodPressureDiastolic', 'BloodPressureRecord.diastolic', true),
     -- Canonical mmol/L (SI; what Health Connect stores and most of the world reads). mg/dL is
     -- converted with glucose's molar mass 180.16 g/mol (1 mmol/L = 18.016 mg/dL). LOINC 15074-8 is
     -- the moles/volume code; 2339-0 is its mass/volume (mg/dL) twin. 0.1–150 mmol/L: lab values of
@@ -149,7 +149,7 @@ COMMENT ON FUNCTION health.normalize_sample() IS
     'Attach: CREATE TRIGGER normalize BEFORE INSERT OR UPDATE OF kind, value, unit ON t FOR EACH ROW EXECUTE FUNCTION health.normalize_sample(); '
     'other column names: health.normalize_sample(''kind_col'', ''value_col'', ''unit_col'').';
 COMMENT ON FUNCTION health.ingest(regclass, jsonb) IS
-    'Batch write as the caller (RLS applies): one row per element, status inserted / duplicate / rejected; id = the table row (inserted, duplicate) or the health.rejected_samples row (rejected).';
+    'Batch write as the caller (RLS applies): one row per element, status inserted / updated / deleted / duplicate / rejected; id = the table row (the systolic row of a pair) or the health.rejected_samples row (rejected). Accepts catalog codes, HealthKit and Health Connect names and units, intervals, sync versions, deletions and blood-pressure pairs (docs/ingest.md).';
 COMMENT ON FUNCTION health.create_metric_table(text) IS
     'Creates the standard sample table: validation trigger, unique (user_id, kind, recorded_at DESC, source) NULLS NOT DISTINCT, owner RLS, realtime.';
 COMMENT ON FUNCTION health.normalize(text, double precision, text) IS

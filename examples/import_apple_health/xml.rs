@@ -100,6 +100,9 @@ pub struct Parser<R: BufRead> {
     correlation: Option<Correlation>,
     /// Depth of elements opened inside the current `<Record>` (e.g. `HeartRateVariabilityMetadataList`).
     inner_depth: usize,
+    /// Names of the open elements (a handful), to tell a truncated file.
+    open: Vec<String>,
+    seen_element: bool,
     done: bool,
 }
 
@@ -109,7 +112,16 @@ impl<R: BufRead> Parser<R> {
         let config = reader.config_mut();
         config.check_end_names = true;
         config.expand_empty_elements = false;
-        Parser { reader, buf: Vec::with_capacity(4096), record: None, correlation: None, inner_depth: 0, done: false }
+        Parser {
+            reader,
+            buf: Vec::with_capacity(4096),
+            record: None,
+            correlation: None,
+            inner_depth: 0,
+            open: Vec::new(),
+            seen_element: false,
+            done: false,
+        }
     }
 
     /// Bytes consumed so far.
@@ -122,28 +134,35 @@ impl<R: BufRead> Parser<R> {
         if self.done {
             return Ok(None);
         }
+        let next = self.read_item();
+        if next.is_err() {
+            self.done = true;
+        }
+        next
+    }
+
+    fn read_item(&mut self) -> Result<Option<Item>, XmlError> {
         loop {
             self.buf.clear();
             let tag_start = self.reader.buffer_position();
             let event = match self.reader.read_event_into(&mut self.buf) {
                 Ok(e) => e,
-                Err(e) => {
-                    self.done = true;
-                    return Err(XmlError { offset: self.reader.error_position(), message: e.to_string() });
-                }
+                Err(e) => return Err(XmlError { offset: self.reader.error_position(), message: e.to_string() }),
             };
             match event {
                 Event::Start(e) => {
                     let attrs = read_attributes(&e, tag_start)?;
+                    self.seen_element = true;
+                    self.open.push(e.name().as_ref().to_string());
                     match e.name().as_ref() {
-                        b"Record" if self.record.is_none() => {
+                        "Record" if self.record.is_none() => {
                             self.record = Some(record_from(attrs));
                             self.inner_depth = 0;
                         }
-                        b"Correlation" if self.record.is_none() && self.correlation.is_none() => {
+                        "Correlation" if self.record.is_none() && self.correlation.is_none() => {
                             self.correlation = Some(correlation_from(attrs));
                         }
-                        b"MetadataEntry" => self.metadata(&attrs),
+                        "MetadataEntry" => self.metadata(&attrs),
                         _ => {
                             if self.record.is_some() {
                                 self.inner_depth += 1;
@@ -153,36 +172,53 @@ impl<R: BufRead> Parser<R> {
                 }
                 Event::Empty(e) => {
                     let attrs = read_attributes(&e, tag_start)?;
+                    self.seen_element = true;
                     match e.name().as_ref() {
-                        b"Record" if self.record.is_none() => {
+                        "Record" if self.record.is_none() => {
                             if let Some(item) = self.finish_record(record_from(attrs)) {
                                 return Ok(Some(item));
                             }
                         }
-                        b"Correlation" if self.record.is_none() && self.correlation.is_none() => {
+                        "Correlation" if self.record.is_none() && self.correlation.is_none() => {
                             return Ok(Some(Item::Correlation(correlation_from(attrs))));
                         }
-                        b"MetadataEntry" => self.metadata(&attrs),
+                        "MetadataEntry" => self.metadata(&attrs),
                         _ => {}
                     }
                 }
-                Event::End(e) => match e.name().as_ref() {
-                    b"Record" if self.record.is_some() && self.inner_depth == 0 => {
-                        let record = self.record.take().unwrap_or_default();
-                        if let Some(item) = self.finish_record(record) {
-                            return Ok(Some(item));
+                Event::End(e) => {
+                    self.open.pop();
+                    match e.name().as_ref() {
+                        "Record" if self.record.is_some() && self.inner_depth == 0 => {
+                            let record = self.record.take().unwrap_or_default();
+                            if let Some(item) = self.finish_record(record) {
+                                return Ok(Some(item));
+                            }
+                        }
+                        "Correlation" if self.record.is_none() && self.correlation.is_some() => {
+                            return Ok(self.correlation.take().map(Item::Correlation));
+                        }
+                        _ => {
+                            if self.record.is_some() {
+                                self.inner_depth = self.inner_depth.saturating_sub(1);
+                            }
                         }
                     }
-                    b"Correlation" if self.record.is_none() && self.correlation.is_some() => {
-                        return Ok(self.correlation.take().map(Item::Correlation));
-                    }
-                    _ => {
-                        if self.record.is_some() {
-                            self.inner_depth = self.inner_depth.saturating_sub(1);
-                        }
-                    }
-                },
+                }
                 Event::Eof => {
+                    let offset = self.reader.buffer_position();
+                    if let Some(inner) = self.open.last() {
+                        return Err(XmlError {
+                            offset,
+                            message: format!("the file ends inside <{inner}> (truncated?)"),
+                        });
+                    }
+                    if !self.seen_element {
+                        return Err(XmlError {
+                            offset,
+                            message: "no XML element in the file (is it an export.xml?)".into(),
+                        });
+                    }
                     self.done = true;
                     return Ok(None);
                 }
@@ -222,7 +258,6 @@ impl<R: BufRead> Parser<R> {
 /// All attributes, unescaped. Reading every attribute of every tag is what finds a malformed one
 /// (quick-xml checks attributes only when they are read).
 fn read_attributes(e: &BytesStart<'_>, tag_start: u64) -> Result<Vec<(String, String)>, XmlError> {
-    let name_len = e.name().as_ref().len();
     let mut out = Vec::new();
     let attrs: Attributes<'_> = e.attributes();
     for a in attrs {
@@ -231,13 +266,13 @@ fn read_attributes(e: &BytesStart<'_>, tag_start: u64) -> Result<Vec<(String, St
             // AttrError positions count from the first byte after `<`.
             XmlError {
                 offset: tag_start + 1 + rel as u64,
-                message: format!("malformed attribute in <{}>: {what}", String::from_utf8_lossy(e.name().as_ref())),
+                message: format!("malformed attribute in <{}>: {what}", e.name().as_ref()),
             }
         })?;
-        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+        let key = a.key.as_ref().to_string();
         let value = a.normalized_value(XmlVersion::Implicit1_0).map_err(|err| XmlError {
             offset: tag_start,
-            message: format!("bad value of attribute {key} in <{}>: {err}", String::from_utf8_lossy(e.name().as_ref())),
+            message: format!("bad value of attribute {key} in <{}>: {err}", e.name().as_ref()),
         })?;
         out.push((key, value.into_owned()));
     }
@@ -253,241 +288,6 @@ fn describe_attr_error(e: &quick_xml::events::attributes::AttrError) -> (usize, 
         UnquotedValue(p) => (*p, "attribute value is not quoted".into()),
         ExpectedQuote(p, q) => (*p, format!("attribute value is not closed with {}", char::from(*q))),
         Duplicated(p, _) => (*p, "duplicate attribute".into()),
-    }
-}
-
-fn take(&mut self, key: &str, value: &str) {
-        let slot = match key {
-            "HKMetadataKeySyncIdentifier" => &mut self.sync_id,
-            "HKMetadataKeySyncVersion" => &mut self.sync_version,
-            "HKTimeZone" => &mut self.tz,
-            _ => return,
-        };
-        *slot = Some(value.to_string());
-    }
-}
-
-/// One `<Record>`, attribute values unescaped but otherwise as in the file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Record {
-    /// The `type` attribute ("" when absent).
-    pub kind: String,
-    pub unit: Option<String>,
-    /// `value`, or the legacy (iOS 8) `average` when there is no `value`.
-    pub value: Option<String>,
-    pub start: Option<String>,
-    pub end: Option<String>,
-    /// `sourceName`, or the legacy `source`.
-    pub source: Option<String>,
-    pub meta: Metadata,
-}
-
-/// One `<Correlation>` with its child records.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Correlation {
-    pub kind: String,
-    pub start: Option<String>,
-    pub end: Option<String>,
-    pub source: Option<String>,
-    pub meta: Metadata,
-    pub children: Vec<Record>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
-    /// A `<Record>` that is not inside a `<Correlation>`.
-    Record(Record),
-    Correlation(Correlation),
-}
-
-/// The file is not well-formed: `offset` is the byte where the problem was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XmlError {
-    pub offset: u64,
-    pub message: String,
-}
-
-/// 1-based line and column (in characters) of byte `offset` of the stream.
-pub fn line_col(mut r: impl Read, offset: u64) -> std::io::Result<(u64, u64)> {
-    let (mut line, mut col, mut pos) = (1u64, 1u64, 0u64);
-    let mut buf = [0u8; 64 * 1024];
-    while pos < offset {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        let take = usize::try_from((offset - pos).min(n as u64)).unwrap_or(n);
-        for &b in &buf[..take] {
-            if b == b'\n' {
-                line += 1;
-                col = 1;
-            } else if b & 0xC0 != 0x80 {
-                // Not a UTF-8 continuation byte: a new character starts here.
-                col += 1;
-            }
-        }
-        pos += take as u64;
-    }
-    Ok((line, col))
-}
-
-pub struct Parser<R: BufRead> {
-    reader: Reader<R>,
-    buf: Vec<u8>,
-    record: Option<Record>,
-    correlation: Option<Correlation>,
-    /// Depth of elements opened inside the current `<Record>` (e.g. `HeartRateVariabilityMetadataList`).
-    inner_depth: usize,
-    done: bool,
-}
-
-impl<R: BufRead> Parser<R> {
-    pub fn new(input: R) -> Self {
-        let mut reader = Reader::from_reader(input);
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.expand_empty_elements = false;
-        Parser { reader, buf: Vec::with_capacity(4096), record: None, correlation: None, inner_depth: 0, done: false }
-    }
-
-    /// Bytes consumed so far.
-    pub fn position(&self) -> u64 {
-        self.reader.buffer_position()
-    }
-
-    /// The next record or correlation, `None` at the end of the document.
-    pub fn next_item(&mut self) -> Result<Option<Item>, XmlError> {
-        if self.done {
-            return Ok(None);
-        }
-        loop {
-            self.buf.clear();
-            let tag_start = self.reader.buffer_position();
-            let event = match self.reader.read_event_into(&mut self.buf) {
-                Ok(e) => e,
-                Err(e) => {
-                    self.done = true;
-                    return Err(XmlError { offset: self.reader.error_position(), message: e.to_string() });
-                }
-            };
-            match event {
-                Event::Start(e) => {
-                    let attrs = read_attributes(&e, tag_start)?;
-                    match e.name().as_ref() {
-                        b"Record" if self.record.is_none() => {
-                            self.record = Some(record_from(attrs));
-                            self.inner_depth = 0;
-                        }
-                        b"Correlation" if self.record.is_none() && self.correlation.is_none() => {
-                            self.correlation = Some(correlation_from(attrs));
-                        }
-                        b"MetadataEntry" => self.metadata(&attrs),
-                        _ => {
-                            if self.record.is_some() {
-                                self.inner_depth += 1;
-                            }
-                        }
-                    }
-                }
-                Event::Empty(e) => {
-                    let attrs = read_attributes(&e, tag_start)?;
-                    match e.name().as_ref() {
-                        b"Record" if self.record.is_none() => {
-                            if let Some(item) = self.finish_record(record_from(attrs)) {
-                                return Ok(Some(item));
-                            }
-                        }
-                        b"Correlation" if self.record.is_none() && self.correlation.is_none() => {
-                            return Ok(Some(Item::Correlation(correlation_from(attrs))));
-                        }
-                        b"MetadataEntry" => self.metadata(&attrs),
-                        _ => {}
-                    }
-                }
-                Event::End(e) => match e.name().as_ref() {
-                    b"Record" if self.record.is_some() && self.inner_depth == 0 => {
-                        let record = self.record.take().unwrap_or_default();
-                        if let Some(item) = self.finish_record(record) {
-                            return Ok(Some(item));
-                        }
-                    }
-                    b"Correlation" if self.record.is_none() && self.correlation.is_some() => {
-                        return Ok(self.correlation.take().map(Item::Correlation));
-                    }
-                    _ => {
-                        if self.record.is_some() {
-                            self.inner_depth = self.inner_depth.saturating_sub(1);
-                        }
-                    }
-                },
-                Event::Eof => {
-                    self.done = true;
-                    return Ok(None);
-                }
-                // Text, comments, CDATA, the XML declaration, the DTD, processing instructions.
-                _ => {}
-            }
-        }
-    }
-
-    /// A `<MetadataEntry>` belongs to the open record, else to the open correlation, else (a
-    /// workout's, say) to nothing we keep.
-    fn metadata(&mut self, attrs: &[(String, String)]) {
-        let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let (Some(key), Some(value)) = (get("key"), get("value")) else { return };
-        if let Some(r) = self.record.as_mut() {
-            // Only the record's own entries, not those of elements nested deeper in it.
-            if self.inner_depth == 0 {
-                r.meta.take(key, value);
-            }
-        } else if let Some(c) = self.correlation.as_mut() {
-            c.meta.take(key, value);
-        }
-    }
-
-    /// A complete record: a correlation's child, or a top-level item.
-    fn finish_record(&mut self, record: Record) -> Option<Item> {
-        match self.correlation.as_mut() {
-            Some(c) => {
-                c.children.push(record);
-                None
-            }
-            None => Some(Item::Record(record)),
-        }
-    }
-}
-
-/// All attributes, unescaped. Reading every attribute of every tag is what finds a malformed one
-/// (quick-xml checks attributes only when they are read).
-fn read_attributes(e: &BytesStart<'_>, tag_start: u64) -> Result<Vec<(String, String)>, XmlError> {
-    let name_len = e.name().as_ref().len();
-    let mut out = Vec::new();
-    let attrs: Attributes<'_> = e.attributes();
-    for a in attrs {
-        let a = a.map_err(|err| {
-            let (rel, what) = describe_attr_error(&err);
-            // AttrError positions count from the first byte after `<`.
-            XmlError {
-                offset: tag_start + 1 + rel as u64,
-                message: format!("malformed attribute in <{}>: {what}", String::from_utf8_lossy(e.name().as_ref())),
-            }
-        })?;
-        let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-        let value = a.normalized_value(XmlVersion::Implicit1_0).map_err(|err| XmlError {
-            offset: tag_start,
-            message: format!("bad value of attribute {key} in <{}>: {err}", String::from_utf8_lossy(e.name().as_ref())),
-        })?;
-        out.push((key, value.into_owned()));
-    }
-    Ok(out)
-}
-
-fn attr_error_position(e: &quick_xml::events::attributes::AttrError) -> Option<usize> {
-    use quick_xml::events::attributes::AttrError::*;
-    match e {
-        ExpectedEq(p) | ExpectedValue(p) | UnquotedValue(p) | ExpectedQuote(p, _) | Duplicated(p, _) => Some(*p),
-        #[allow(unreachable_patterns)]
-        _ => None,
     }
 }
 
@@ -679,6 +479,13 @@ mod tests {
         assert!(msg.contains("Correlation"), "{msg}");
         let (_, _, msg) = error("<HealthData>\n<Record type=\"T\" value=\"1");
         assert!(!msg.is_empty());
+        let (line, _, msg) = error("<HealthData>\n<Record type=\"T\"/>\n<Correlation type=\"C\">\n");
+        assert_eq!(line, 4);
+        assert_eq!(msg, "the file ends inside <Correlation> (truncated?)");
+        let (_, _, msg) = error("");
+        assert!(msg.starts_with("no XML element"), "{msg}");
+        let (_, _, msg) = error("{\"json\": true}");
+        assert!(msg.starts_with("no XML element"), "{msg}");
         let (_, _, msg) = error("<HealthData><Record type=\"T\" unit=\"&bogus;\"/></HealthData>");
         assert!(msg.contains("unit"), "{msg}");
     }

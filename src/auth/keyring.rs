@@ -20,7 +20,7 @@ fn keys_table_oid() -> pg_sys::Oid {
         .unwrap_or_else(|| error::raise(Code::ERRCODE_UNDEFINED_TABLE, "auth.keys is missing"))
 }
 
-fn load() -> (pg_sys::Oid, KeySet) {
+fn load() -> (Vec<pg_sys::Oid>, KeySet) {
     let oid = keys_table_oid();
     let parsed = Spi::connect(|client| {
         let rows = client
@@ -38,7 +38,7 @@ fn load() -> (pg_sys::Oid, KeySet) {
         }
         parsed
     });
-    (oid, KeySet::from_keys(parsed))
+    (vec![oid], KeySet::from_keys(parsed))
 }
 
 /// The active keys (loaded on first use in this backend, and after every change).

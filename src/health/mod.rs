@@ -7,8 +7,10 @@ mod plan;
 mod rules;
 mod sample;
 mod table;
+mod timestamp;
 mod trigger;
 mod units;
+mod vocabulary;
 
 use pgrx::prelude::*;
 
@@ -16,6 +18,9 @@ pub fn init() {
     catalog::init();
     trigger::init();
 }
+
+// 0.2.0's kinds and the platforms' unit spellings.
+extension_sql_file!("../../sql/vocabulary.sql", name = "vocabulary", requires = ["health_catalog"]);
 
 // The catalog, domains and rejected_samples. Needs the Rust functions it names in CHECKs,
 // triggers and COMMENTs, so it runs after them.
@@ -78,10 +83,15 @@ mod health {
     #[pg_extern(stable, strict, parallel_safe)]
     fn normalize(kind: &str, value: f64, unit: &str) -> f64 {
         let catalog = crate::health::catalog::current();
-        let rule = catalog
-            .rule(kind)
+        let (code, platform) = catalog
+            .resolve_kind(kind)
             .unwrap_or_else(|| error::bad_argument(Invalid::UnknownKind(kind.to_string()).to_string()));
-        crate::health::rules::normalize(kind, rule, value, unit)
+        let rule = catalog.rule(code).expect("resolved kinds are in the catalog");
+        let from = catalog.resolve_unit(unit, platform, rule.unit).unwrap_or_else(|| {
+            let e = Invalid::UnknownUnit { kind: code.to_string(), unit: unit.to_string() };
+            error::raise(e.code(), e.to_string())
+        });
+        crate::health::rules::normalize_unit(code, rule, value, from)
             .unwrap_or_else(|e| error::raise(e.code(), e.to_string()))
     }
 
@@ -119,7 +129,15 @@ mod health {
         Regclass(crate::health::table::create_metric_table(name))
     }
 
-    /// Batch write: one row per element of `samples`, status inserted / duplicate / rejected.
+    /// Adds 0.2.0's columns to a standard table made by an earlier version (ALTER EXTENSION
+    /// UPDATE runs it; superuser only).
+    #[pg_extern(volatile)]
+    fn _upgrade_metric_table(tbl: PgRelation) {
+        crate::health::table::upgrade_metric_table(oid_of(tbl));
+    }
+
+    /// Batch write: one row per element of `samples`, status inserted / updated / deleted /
+    /// duplicate / rejected.
     #[pg_extern(volatile)]
     fn ingest(
         tbl: PgRelation,

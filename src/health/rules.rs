@@ -83,6 +83,7 @@ impl std::fmt::Display for Invalid {
     }
 }
 
+#[cfg(test)]
 /// `value` in `unit` expressed in the kind's canonical unit, range-checked.
 pub fn normalize(kind: &str, rule: &KindRule, value: f64, unit: &str) -> Result<f64, Invalid> {
     let from =

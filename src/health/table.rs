@@ -38,10 +38,44 @@ pub fn metric_table_ddl(table: &str) -> Vec<String> {
             "CREATE TRIGGER normalize_sample BEFORE INSERT OR UPDATE OF kind, value, unit ON {table} \
              FOR EACH ROW EXECUTE FUNCTION health.normalize_sample()"
         ),
+        // 0.2.0's columns, added the way updates add them to older tables, so both end alike.
+        format!("{}", sync_columns_ddl(table).join(";\n")),
         format!(
             "COMMENT ON TABLE {table} IS 'Health samples (health.create_metric_table): values in the canonical unit of health.metric_kinds, one row per (user_id, kind, recorded_at, source), owner-only RLS'"
         ),
     ]
+}
+
+/// What 0.2.0 adds to the standard table: interval end, the writer's UTC offset, the platform's
+/// sync identity and the blood-pressure pairing (docs/ingest.md).
+/// - `ended_at`: an interval sample (steps, sleep) keeps both ends; `recorded_at` is the start.
+/// - `tz_offset`: minutes east of UTC the device was in, to bucket days in the user's local time.
+/// - `sync_id`, `sync_version`: HealthKit's sync identifier/version, Health Connect's client record
+///   id/version. Unique per (user, source, sync_id): a higher version replaces the stored row.
+/// - `correlation_id`: the two rows of one blood-pressure measurement share it.
+pub fn sync_columns_ddl(table: &str) -> Vec<String> {
+    vec![
+        format!(
+            "ALTER TABLE {table} \
+             ADD COLUMN ended_at timestamptz CHECK (ended_at >= recorded_at), \
+             ADD COLUMN tz_offset smallint CHECK (tz_offset BETWEEN -1080 AND 1080), \
+             ADD COLUMN sync_id text, \
+             ADD COLUMN sync_version bigint, \
+             ADD COLUMN correlation_id uuid"
+        ),
+        format!(
+            "CREATE UNIQUE INDEX ON {table} (user_id, source, sync_id) NULLS NOT DISTINCT WHERE sync_id IS NOT NULL"
+        ),
+    ]
+}
+
+/// Bring a standard table made by an earlier version up to this one (run by ALTER EXTENSION
+/// UPDATE for every table `health.create_metric_table` made).
+pub fn upgrade_metric_table(relid: pg_sys::Oid) {
+    let table = crate::pg::relation::qualified_name(relid);
+    for statement in sync_columns_ddl(table.as_sql()) {
+        Spi::run(&statement).unwrap_or_else(|e| error::bad_argument(format!("health._upgrade_metric_table: {e}")));
+    }
 }
 
 /// A table name written as in SQL (`metrics`, `public.metrics`, `"My Metrics"`), split by
@@ -82,11 +116,13 @@ mod tests {
     #[test]
     fn ddl_uses_the_quoted_name_everywhere() {
         let ddl = metric_table_ddl(r#"public."a""; drop table x; --""#);
-        assert_eq!(ddl.len(), 4);
+        assert_eq!(ddl.len(), 5);
         for s in &ddl {
             assert!(s.contains(r#"public."a""; drop table x; --""#), "{s}");
         }
         assert!(ddl[1].contains("(user_id, kind, recorded_at DESC, source) NULLS NOT DISTINCT"));
         assert!(ddl[0].contains("user_id     uuid NOT NULL DEFAULT auth.uid()"));
+        assert!(ddl[3].starts_with(&format!("ALTER TABLE {} ADD COLUMN ended_at", r#"public."a""; drop table x; --""#)));
+        assert!(ddl[3].contains("WHERE sync_id IS NOT NULL"), "{}", ddl[3]);
     }
 }

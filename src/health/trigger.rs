@@ -9,7 +9,7 @@
 //! table changes (relcache invalidation).
 use super::catalog;
 use super::rules::{self, Invalid};
-use super::units::Unit;
+use super::vocabulary::Platform;
 use crate::error;
 use crate::pg::cache::{self, RelCache};
 use pgrx::prelude::*;
@@ -139,7 +139,7 @@ pub fn init() {
 fn layout(td: &pg_sys::TriggerData, tupdesc: &PgTupleDesc) -> Layout {
     // SAFETY: a firing trigger's TriggerData points at its Trigger and its open relation.
     let (trigger, relation) = unsafe { (&*td.tg_trigger, &*td.tg_relation) };
-    *LAYOUTS.with(|l| l.get(trigger.tgoid, || (relation.rd_id, read_layout(trigger, relation, tupdesc))))
+    *LAYOUTS.with(|l| l.get(trigger.tgoid, || (vec![relation.rd_id], read_layout(trigger, relation, tupdesc))))
 }
 
 fn read_layout(trigger: &pg_sys::Trigger, relation: &pg_sys::RelationData, tupdesc: &PgTupleDesc) -> Layout {
@@ -208,7 +208,9 @@ pub unsafe fn normalize_row(td: &pg_sys::TriggerData) -> pg_sys::HeapTuple {
 
     let catalog = catalog::current();
     let rule = catalog.rule(kind).unwrap_or_else(|| raise(Invalid::UnknownKind(kind.to_string())));
-    let unit = Unit::parse(unit_text)
+    // UCUM, or an alias any platform uses (`bpm`); a table row's kind is always a catalog code.
+    let unit = catalog
+        .resolve_unit(unit_text, Platform::Catalog, rule.unit)
         .unwrap_or_else(|| raise(Invalid::UnknownUnit { kind: kind.to_string(), unit: unit_text.to_string() }));
     let canonical = rules::normalize_unit(kind, rule, value, unit).unwrap_or_else(|e| raise(e));
     if unit == rule.unit && canonical == value {

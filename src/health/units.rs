@@ -35,6 +35,10 @@ pub enum Dimension {
     Steps,
     /// mass per area (`kg/m2`): body mass index
     AreaDensity,
+    /// counted flights of stairs (`{flights}`), kept apart from steps for the same reason
+    Flights,
+    /// oxygen uptake per body mass (`mL/min/kg`): VO2 max
+    OxygenUptake,
 }
 
 impl Dimension {
@@ -52,6 +56,8 @@ impl Dimension {
             Dimension::Time => "time",
             Dimension::Steps => "step count",
             Dimension::AreaDensity => "mass per area",
+            Dimension::Flights => "flight count",
+            Dimension::OxygenUptake => "oxygen uptake per mass",
         }
     }
 }
@@ -82,11 +88,18 @@ pub enum Unit {
     Millisecond,
     Steps,
     KilogramPerSquareMetre,
+    PerSecond,
+    Ounce,
+    Stone,
+    Foot,
+    SmallCalorie,
+    Flights,
+    MillilitrePerMinutePerKilogram,
 }
 
 /// Every unit, for listing and for tests.
 #[cfg(test)]
-pub const ALL_UNITS: [Unit; 24] = [
+pub const ALL_UNITS: [Unit; 31] = [
     Unit::PerMinute,
     Unit::Percent,
     Unit::One,
@@ -111,6 +124,13 @@ pub const ALL_UNITS: [Unit; 24] = [
     Unit::Millisecond,
     Unit::Steps,
     Unit::KilogramPerSquareMetre,
+    Unit::PerSecond,
+    Unit::Ounce,
+    Unit::Stone,
+    Unit::Foot,
+    Unit::SmallCalorie,
+    Unit::Flights,
+    Unit::MillilitrePerMinutePerKilogram,
 ];
 
 impl Unit {
@@ -141,6 +161,13 @@ impl Unit {
             "ms" => Unit::Millisecond,
             "{steps}" => Unit::Steps,
             "kg/m2" => Unit::KilogramPerSquareMetre,
+            "/s" => Unit::PerSecond,
+            "[oz_av]" => Unit::Ounce,
+            "[stone_av]" => Unit::Stone,
+            "[ft_i]" => Unit::Foot,
+            "cal" => Unit::SmallCalorie,
+            "{flights}" => Unit::Flights,
+            "mL/min/kg" => Unit::MillilitrePerMinutePerKilogram,
             _ => return None,
         })
     }
@@ -172,6 +199,13 @@ impl Unit {
             Unit::Millisecond => "ms",
             Unit::Steps => "{steps}",
             Unit::KilogramPerSquareMetre => "kg/m2",
+            Unit::PerSecond => "/s",
+            Unit::Ounce => "[oz_av]",
+            Unit::Stone => "[stone_av]",
+            Unit::Foot => "[ft_i]",
+            Unit::SmallCalorie => "cal",
+            Unit::Flights => "{flights}",
+            Unit::MillilitrePerMinutePerKilogram => "mL/min/kg",
         }
     }
 
@@ -180,8 +214,9 @@ impl Unit {
     }
 
     /// (dimension, factor, offset): `base = (value + offset) * factor`. Bases: 1/min, 1 (ratio),
-    /// K, kg, m, kJ, mm[Hg], g/L, mol/L, s, steps, kg/m2. Exact definitions: [lb_av] =
-    /// 0.45359237 kg, [in_i] = 2.54 cm, [mi_i] = 1609.344 m, kcal = 4.184 kJ (UCUM's cal is the
+    /// K, kg, m, kJ, mm[Hg], g/L, mol/L, s, steps, kg/m2, flights, mL/min/kg. Exact definitions:
+    /// [lb_av] = 0.45359237 kg, [oz_av] = 1/16 [lb_av], [stone_av] = 14 [lb_av], [in_i] = 2.54 cm,
+    /// [ft_i] = 12 [in_i], [mi_i] = 1609.344 m, cal = 4.184 J and kcal = 4.184 kJ (UCUM's cal is the
     /// thermochemical calorie), [degF] → K = (F + 459.67) × 5/9.
     fn scale(self) -> (Dimension, f64, f64) {
         use Dimension as D;
@@ -210,6 +245,13 @@ impl Unit {
             Unit::Millisecond => (D::Time, 0.001, 0.0),
             Unit::Steps => (D::Steps, 1.0, 0.0),
             Unit::KilogramPerSquareMetre => (D::AreaDensity, 1.0, 0.0),
+            Unit::PerSecond => (D::Frequency, 60.0, 0.0),
+            Unit::Ounce => (D::Mass, 0.028_349_523_125, 0.0),
+            Unit::Stone => (D::Mass, 6.350_293_18, 0.0),
+            Unit::Foot => (D::Length, 0.3048, 0.0),
+            Unit::SmallCalorie => (D::Energy, 0.004_184, 0.0),
+            Unit::Flights => (D::Flights, 1.0, 0.0),
+            Unit::MillilitrePerMinutePerKilogram => (D::OxygenUptake, 1.0, 0.0),
         }
     }
 }
@@ -402,6 +444,20 @@ mod tests {
         assert_eq!(conv(1.0, "kcal", "kJ"), 4.184);
         assert_eq!(conv(418.4, "kJ", "kcal"), 100.0);
         assert_eq!(conv(2000.0, "kJ", "kcal"), 478.011472275);
+    }
+
+    #[test]
+    fn platform_units() {
+        assert_eq!(conv(1.2, "/s", "/min"), 72.0);
+        assert_eq!(conv(1.116_666_666_666_7, "/s", "/min"), 67.0);
+        assert_eq!(conv(16.0, "[oz_av]", "[lb_av]"), 1.0);
+        assert_eq!(conv(11.0, "[stone_av]", "kg"), 69.85322498);
+        assert_eq!(conv(6.0, "[ft_i]", "cm"), 182.88);
+        assert_eq!(conv(1.0, "[ft_i]", "[in_i]"), 12.0);
+        assert_eq!(conv(1000.0, "cal", "kcal"), 1.0);
+        assert_eq!(conv(250.0, "kcal", "kJ"), 1046.0);
+        assert!(convert(1.0, Unit::Flights, Unit::Steps, None).is_err(), "flights are not steps");
+        assert!(convert(45.0, Unit::MillilitrePerMinutePerKilogram, Unit::PerMinute, None).is_err());
     }
 
     #[test]

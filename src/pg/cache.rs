@@ -11,9 +11,12 @@ use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Values keyed by `K`, each remembered with the relation it was read from.
+/// One cached value: its key, the relations it was read from, the value.
+type Entry<K, V> = (K, Vec<pg_sys::Oid>, Rc<V>);
+
+/// Values keyed by `K`, each remembered with the relations it was read from.
 pub struct RelCache<K, V> {
-    entries: RefCell<Vec<(K, pg_sys::Oid, Rc<V>)>>,
+    entries: RefCell<Vec<Entry<K, V>>>,
 }
 
 impl<K: PartialEq, V> RelCache<K, V> {
@@ -21,22 +24,24 @@ impl<K: PartialEq, V> RelCache<K, V> {
         RelCache { entries: RefCell::new(Vec::new()) }
     }
 
-    /// The value for `key`; when absent, `load` reads it and names the relation it came from.
+    /// The value for `key`; when absent, `load` reads it and names the relations it came from.
     /// No borrow is held while `load` runs (it may run SQL, which may deliver invalidations).
-    pub fn get(&self, key: K, load: impl FnOnce() -> (pg_sys::Oid, V)) -> Rc<V> {
+    pub fn get(&self, key: K, load: impl FnOnce() -> (Vec<pg_sys::Oid>, V)) -> Rc<V> {
         let found = self.entries.borrow().iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| v.clone());
         if let Some(v) = found {
             return v;
         }
-        let (relid, value) = load();
+        let (relids, value) = load();
         let value = Rc::new(value);
-        self.entries.borrow_mut().push((key, relid, value.clone()));
+        self.entries.borrow_mut().push((key, relids, value.clone()));
         value
     }
 
     /// Drop what was read from `relid` (everything for `InvalidOid`, Postgres's "reset all").
     pub fn forget(&self, relid: pg_sys::Oid) {
-        self.entries.borrow_mut().retain(|(_, r, _)| relid != pg_sys::InvalidOid && *r != relid);
+        self.entries
+            .borrow_mut()
+            .retain(|(_, read_from, _)| relid != pg_sys::InvalidOid && !read_from.contains(&relid));
     }
 }
 
@@ -86,13 +91,16 @@ mod tests {
     fn loads_once_and_forgets_by_relation() {
         let cache: RelCache<u32, String> = RelCache::new();
         let (a, b) = (pg_sys::Oid::from(100u32), pg_sys::Oid::from(200u32));
-        assert_eq!(*cache.get(1, || (a, "one".into())), "one");
+        let c = pg_sys::Oid::from(300u32);
+        assert_eq!(*cache.get(1, || (vec![a], "one".into())), "one");
         assert_eq!(*cache.get(1, || unreachable!("cached")), "one");
-        assert_eq!(*cache.get(2, || (b, "two".into())), "two");
+        assert_eq!(*cache.get(2, || (vec![b, c], "two".into())), "two");
         cache.forget(a);
-        assert_eq!(*cache.get(1, || (a, "one again".into())), "one again");
+        assert_eq!(*cache.get(1, || (vec![a], "one again".into())), "one again");
         assert_eq!(*cache.get(2, || unreachable!("other relation kept")), "two");
+        cache.forget(c);
+        assert_eq!(*cache.get(2, || (vec![b, c], "read from either".into())), "read from either");
         cache.forget(pg_sys::InvalidOid);
-        assert_eq!(*cache.get(2, || (b, "reloaded".into())), "reloaded");
+        assert_eq!(*cache.get(2, || (vec![b], "reloaded".into())), "reloaded");
     }
 }

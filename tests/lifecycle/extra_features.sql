@@ -2,6 +2,7 @@
 -- kind, the standard table, and one ingest as alice with a stored and a rejected sample.
 INSERT INTO health.metric_kinds (code, display, unit, min_value, max_value)
 VALUES ('waist_circumference', 'Waist circumference', 'cm', 30, 300);
+INSERT INTO health.unit_aliases (alias, platform, unit) VALUES ('inches', 'any', '[in_i]');
 SELECT health.create_metric_table('public.health_metrics');
 BEGIN;
 SET LOCAL ROLE authenticated;

@@ -59,6 +59,7 @@ extension_schema() {
 # Rows the extension script itself writes (the seeded catalog), which a dump does not show.
 extension_data() {
     q -d "$1" -c "SELECT code, display, unit, min_value, max_value, molar_mass, loinc, healthkit, health_connect FROM health.metric_kinds WHERE seeded ORDER BY code"
+    q -d "$1" -c "SELECT alias, platform, unit FROM health.unit_aliases WHERE seeded ORDER BY alias, platform" 2>/dev/null
 }
 
 grep -v '^#' "$REPO_ROOT/tests/lifecycle/releases" | while read -r version commit; do
@@ -138,6 +139,14 @@ SQL
             {\"kind\": \"heart_rate\", \"value\": 500, \"unit\": \"/min\", \"recorded_at\": \"2026-11-24T08:01:00Z\"}]')")"
     check "updated: a forged owner is refused (42501)" "42501" \
         "$(psql -X -qAt -v VERBOSITY=sqlstate -d filled -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN'); INSERT INTO notes (user_id, body) VALUES ('$BOB', 'forged');" 2>&1 >/dev/null | sed -n 's/^.*ERROR:  \([0-9A-Z]\{5\}\).*/\1/p' | head -1)"
+    # A standard table made by the old version takes a HealthKit payload: interval, sync version,
+    # a blood-pressure pair (the update added the columns).
+    first=$(as_alice filled "SELECT string_agg(status, ',' ORDER BY ord) FROM health.ingest('health_metrics', '[
+        {\"kind\": \"HKQuantityTypeIdentifierStepCount\", \"value\": 611, \"unit\": \"count\", \"start\": \"2021-11-30 07:47:59 +0200\", \"end\": \"2021-11-30 07:55:00 +0200\", \"sync_id\": \"s1\", \"sync_version\": 1},
+        {\"correlation\": \"HKCorrelationTypeIdentifierBloodPressure\", \"start\": \"2021-11-30 08:00:00 +0200\", \"systolic\": {\"value\": 120, \"unit\": \"mmHg\"}, \"diastolic\": {\"value\": 80, \"unit\": \"mmHg\"}}]')")
+    second=$(as_alice filled "SELECT string_agg(status, ',' ORDER BY ord) FROM health.ingest('health_metrics', '[
+        {\"kind\": \"HKQuantityTypeIdentifierStepCount\", \"value\": 612, \"unit\": \"count\", \"start\": \"2021-11-30 07:47:59 +0200\", \"end\": \"2021-11-30 07:55:00 +0200\", \"sync_id\": \"s1\", \"sync_version\": 2}]')")
+    check "updated: a 0.1.0 metric table takes HealthKit intervals, sync versions and pairs" "inserted,inserted|updated" "$first|$second"
     # The realtime trigger of a table enabled under the old version still announces, on the
     # same channel (psql prints notifications to its own session at commit).
     heard=$(q -d filled -c "LISTEN \"$channel_before\"" -c "INSERT INTO notes (user_id, body) VALUES ('$ALICE', 'after update')" 2>&1 | grep -c "Asynchronous notification \"$channel_before\"")

@@ -38,7 +38,7 @@ select health.normalize('body_temperature', 98.6, '[degF]') as temp_cel,
        health.normalize('body_weight', 154, '[lb_av]') as weight_kg;
 -- Unknown kind or unit: 22023. Out of range: 22003, naming kind, value, unit and range.
 select pg_temp.try($$select health.normalize('pulse', 72, '/min')$$);
-select pg_temp.try($$select health.normalize('heart_rate', 72, 'bpm')$$);
+select pg_temp.try($$select health.normalize('heart_rate', 72, 'beats')$$);
 select pg_temp.try($$select health.normalize('heart_rate', 72, 'kg')$$);
 select pg_temp.try($$select health.normalize('heart_rate', 400, '/min')$$);
 select pg_temp.try($$select health.normalize('heart_rate', 'NaN', '/min')$$);

@@ -70,7 +70,7 @@ select pg_temp.store('body_temperature', 98.6, 'Cel') as f_sent_as_cel,
 select pg_temp.store('body_temperature', 150, '[degF]') as f_150;
 -- Unknown kind, unknown unit, a unit of the wrong dimension, no unit: 22023.
 select pg_temp.store('pulse', 72, '/min') as unknown_kind;
-select pg_temp.store('heart_rate', 72, 'bpm') as unknown_unit;
+select pg_temp.store('heart_rate', 72, 'beats') as unknown_unit;
 select pg_temp.store('heart_rate', 72, 'kg') as wrong_dimension;
 select pg_temp.store('heart_rate', 72, null) as no_unit;
 select pg_temp.store('heart_rate', 'NaN', '/min') as not_a_number;

@@ -72,7 +72,7 @@ create trigger normalize before insert or update of metric, reading, uom on vita
     for each row execute function health.normalize_sample('metric', 'reading', 'uom');
 insert into vitals (metric, reading, uom) values ('body_temperature', 98.6, '[degF]'), ('blood_glucose', 100, 'mg/dL'),
     ('heart_rate', 72, '/min') returning metric, reading, uom;
-select pg_temp.try($$insert into vitals (metric, reading, uom) values ('heart_rate', 72, 'bpm')$$);
+select pg_temp.try($$insert into vitals (metric, reading, uom) values ('heart_rate', 72, 'beats')$$);
 select pg_temp.try($$insert into vitals (metric, reading, uom) values ('blood_pressure_systolic', 600, 'mm[Hg]')$$);
 -- The column layout is cached per trigger and follows ALTER TABLE: a changed value type and a
 -- re-created (moved) value column are used at once.

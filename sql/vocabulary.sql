@@ -1,0 +1,103 @@
+-- Real wearable payloads (docs/ingest.md): the kinds HealthKit and Health Connect exports carry
+-- beyond the first sixteen, and the platforms' unit spellings. The same statements are in
+-- sql/health_rls--0.1.0--0.2.0.sql, so an updated database holds exactly these rows.
+
+-- Ranges are physiological plausibility, as for the first kinds (see health_catalog.sql).
+INSERT INTO health.metric_kinds
+    (code, display, unit, min_value, max_value, molar_mass, loinc, healthkit, health_connect, seeded)
+VALUES
+    -- A heart rate averaged over walks: same physical bounds as heart_rate.
+    ('walking_heart_rate_average', 'Walking heart rate average', '/min', 20, 300, NULL,
+     NULL, 'HKQuantityTypeIdentifierWalkingHeartRateAverage', NULL, true),
+    -- 5–100 mL/min/kg: severe heart failure is ~10, the highest values measured in endurance
+    -- athletes ~97 (Health Connect's Vo2MaxRecord admits 0–100).
+    ('vo2_max', 'VO2 max', 'mL/min/kg', 5, 100, NULL,
+     NULL, 'HKQuantityTypeIdentifierVO2Max', 'Vo2MaxRecord', true),
+    -- 1–80 %: essential fat is ~2–5 % (men) and ~10 % (women); the heaviest people measured
+    -- reach ~70 %. HealthKit sends a 0–1 fraction with unit %, read as such.
+    ('body_fat_percentage', 'Body fat percentage', '%', 1, 80, NULL,
+     '41982-0', 'HKQuantityTypeIdentifierBodyFatPercentage', 'BodyFatRecord', true),
+    -- Per record, like active_energy (Health Connect's BasalMetabolicRateRecord is a rate, not this).
+    ('basal_energy', 'Basal energy burned', 'kcal', 0, 1000000, NULL,
+     NULL, 'HKQuantityTypeIdentifierBasalEnergyBurned', NULL, true),
+    -- Per record: Health Connect's FloorsClimbedRecord admits 0–1,000,000.
+    ('flights_climbed', 'Flights climbed', '{flights}', 0, 1000000, NULL,
+     '100304-5', 'HKQuantityTypeIdentifierFlightsClimbed', 'FloorsClimbedRecord', true),
+    -- Sleep stages: HealthKit's SleepAnalysis category values (in bed, asleep, awake, and the
+    -- core/deep/REM stages of iOS 16+), each stored as the length of its interval, 0–24 h per
+    -- record like sleep_duration. In-bed and asleep intervals overlap: do not add them up.
+    ('sleep_in_bed', 'Sleep: in bed', 'h', 0, 24, NULL, NULL, NULL, NULL, true),
+    ('sleep_asleep', 'Sleep: asleep (stage unspecified)', 'h', 0, 24, NULL, NULL, NULL, NULL, true),
+    ('sleep_awake', 'Sleep: awake', 'h', 0, 24, NULL, NULL, NULL, NULL, true),
+    ('sleep_core', 'Sleep: core (light) sleep', 'h', 0, 24, NULL, NULL, NULL, NULL, true),
+    ('sleep_deep', 'Sleep: deep sleep', 'h', 0, 24, NULL, NULL, NULL, NULL, true),
+    ('sleep_rem', 'Sleep: REM sleep', 'h', 0, 24, NULL, NULL, NULL, NULL, true);
+
+-- How each platform spells units. `unit` NULL means "the kind's own canonical unit": HealthKit's
+-- `count` is steps for StepCount, flights for FlightsClimbed and kg/m2 for BodyMassIndex.
+-- platform 'healthkit' / 'health_connect' applies to kinds named by that platform and is tried
+-- before UCUM (HealthKit's % is a 0–1 fraction); 'any' applies to every sample, after UCUM.
+CREATE TABLE health.unit_aliases (
+    alias    text NOT NULL CHECK (alias <> ''),
+    platform text NOT NULL DEFAULT 'any' CHECK (platform IN ('any', 'healthkit', 'health_connect')),
+    unit     text CHECK (unit IS NULL OR health.is_unit(unit)),
+    seeded   boolean NOT NULL DEFAULT false,           -- true only for the rows below
+    PRIMARY KEY (alias, platform)
+);
+COMMENT ON TABLE health.unit_aliases IS
+    'Platform unit spellings (HealthKit, Health Connect, common aliases) -> UCUM; unit NULL = the kind''s canonical unit. Add your own rows (seeded = false); they survive pg_dump/restore.';
+INSERT INTO health.unit_aliases (alias, platform, unit, seeded) VALUES
+    ('count/min', 'healthkit', '/min', true),
+    ('count/s', 'healthkit', '/s', true),
+    ('count', 'healthkit', NULL, true),
+    ('%', 'healthkit', '1', true),
+    ('degC', 'healthkit', 'Cel', true),
+    ('degF', 'healthkit', '[degF]', true),
+    ('lb', 'healthkit', '[lb_av]', true),
+    ('oz', 'healthkit', '[oz_av]', true),
+    ('st', 'healthkit', '[stone_av]', true),
+    ('in', 'healthkit', '[in_i]', true),
+    ('ft', 'healthkit', '[ft_i]', true),
+    ('mi', 'healthkit', '[mi_i]', true),
+    ('Cal', 'healthkit', 'kcal', true),
+    ('mmHg', 'healthkit', 'mm[Hg]', true),
+    ('mmol<180.15588000005408>/L', 'healthkit', 'mmol/L', true),
+    ('mmol<180.1558800000541>/L', 'healthkit', 'mmol/L', true),
+    ('hr', 'healthkit', 'h', true),
+    ('mL/min·kg', 'healthkit', 'mL/min/kg', true),
+    ('kilograms', 'health_connect', 'kg', true),
+    ('grams', 'health_connect', 'g', true),
+    ('pounds', 'health_connect', '[lb_av]', true),
+    ('ounces', 'health_connect', '[oz_av]', true),
+    ('meters', 'health_connect', 'm', true),
+    ('kilometers', 'health_connect', 'km', true),
+    ('miles', 'health_connect', '[mi_i]', true),
+    ('inches', 'health_connect', '[in_i]', true),
+    ('feet', 'health_connect', '[ft_i]', true),
+    ('kilocalories', 'health_connect', 'kcal', true),
+    ('calories', 'health_connect', 'cal', true),
+    ('kilojoules', 'health_connect', 'kJ', true),
+    ('celsius', 'health_connect', 'Cel', true),
+    ('fahrenheit', 'health_connect', '[degF]', true),
+    ('millimetersOfMercury', 'health_connect', 'mm[Hg]', true),
+    ('millimolesPerLiter', 'health_connect', 'mmol/L', true),
+    ('milligramsPerDeciliter', 'health_connect', 'mg/dL', true),
+    ('percent', 'health_connect', '%', true),
+    ('beatsPerMinute', 'health_connect', '/min', true),
+    ('breathsPerMinute', 'health_connect', '/min', true),
+    ('count', 'health_connect', NULL, true),
+    ('milliseconds', 'health_connect', 'ms', true),
+    ('seconds', 'health_connect', 's', true),
+    ('minutes', 'health_connect', 'min', true),
+    ('hours', 'health_connect', 'h', true),
+    ('millilitersPerMinuteKilogram', 'health_connect', 'mL/min/kg', true),
+    ('bpm', 'any', '/min', true),
+    ('beats/min', 'any', '/min', true),
+    ('breaths/min', 'any', '/min', true),
+    ('lbs', 'any', '[lb_av]', true),
+    ('mmHg', 'any', 'mm[Hg]', true);
+SELECT pg_catalog.pg_extension_config_dump('health.unit_aliases', 'WHERE NOT seeded');
+GRANT SELECT ON health.unit_aliases TO PUBLIC;   -- reference data, read by ingest as the caller
+CREATE TRIGGER unit_aliases_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health.unit_aliases
+    FOR EACH STATEMENT EXECUTE FUNCTION health.metric_kinds_changed();
