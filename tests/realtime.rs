@@ -218,3 +218,66 @@ async fn an_owner_change_on_the_standard_shape_is_told_to_both_owners() {
     assert_eq!(ops(&got_old), ["INSERT", "UPDATE"]);
     assert_eq!(ops(&got_new), ["UPDATE", "DELETE"]);
 }
+
+/// One `health.ingest` batch as `token`'s user; returns (status, id) per element.
+async fn ingest(
+    client: &tokio_postgres::Client,
+    token: &str,
+    table: &str,
+    batch: serde_json::Value,
+) -> Vec<(String, i64)> {
+    client.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    client.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
+    let rows = client
+        .query(&format!("SELECT status, id FROM health.ingest('{table}', $1::jsonb) ORDER BY ord"), &[&batch])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect();
+    client.batch_execute("COMMIT").await.unwrap();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_updated_and_deleted_by_ingest_are_announced_to_their_owner_only() {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute("DROP TABLE IF EXISTS rt_ingest; SELECT health.create_metric_table('public.rt_ingest')")
+        .await
+        .unwrap();
+    let (owner, other) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (listener, mut rx) = connect_listening().await;
+    let ch = channel_of(&listener, &token_for(&owner)).await;
+    listener.batch_execute(&format!("LISTEN \"{ch}\"")).await.unwrap();
+    let (other_listener, mut other_rx) = connect_listening().await;
+    let other_ch = channel_of(&other_listener, &token_for(&other)).await;
+    other_listener.batch_execute(&format!("LISTEN \"{other_ch}\"")).await.unwrap();
+
+    let w = connect().await;
+    let t = token_for(&owner);
+    let sample = |v: i64, version: i64| {
+        serde_json::json!([{"kind": "HKQuantityTypeIdentifierHeartRate", "value": v, "unit": "count/min",
+            "start": "2021-11-30 07:47:59 +0200", "source": "watch", "sync_id": "hr-1", "sync_version": version}])
+    };
+    let inserted = ingest(&w, &t, "rt_ingest", sample(61, 1)).await;
+    let updated = ingest(&w, &t, "rt_ingest", sample(62, 2)).await;
+    let deleted = ingest(&w, &t, "rt_ingest", serde_json::json!([{"deleted": true, "sync_id": "hr-1"}])).await;
+    assert_eq!(
+        [&inserted[0].0, &updated[0].0, &deleted[0].0],
+        ["inserted", "updated", "deleted"],
+        "{inserted:?} {updated:?} {deleted:?}"
+    );
+    let id = inserted[0].1;
+    assert_eq!((updated[0].1, deleted[0].1), (id, id), "the same row throughout");
+
+    let got = drain(&mut rx, Duration::from_millis(1000), Duration::from_secs(10)).await;
+    assert_eq!(ops(&got), ["INSERT", "UPDATE", "DELETE"], "one announcement per change: {got:?}");
+    for op in ["INSERT", "UPDATE", "DELETE"] {
+        assert_eq!(ids_in(&got, op), vec![id], "{op} names the row");
+    }
+    assert!(got.iter().all(|(_, p)| !p.contains("\"value\"")), "keys only: no values on the bus");
+    let heard_by_other = drain(&mut other_rx, Duration::from_millis(300), Duration::from_secs(2)).await;
+    assert!(heard_by_other.is_empty(), "another user hears nothing: {heard_by_other:?}");
+}
