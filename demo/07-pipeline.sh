@@ -32,9 +32,12 @@ echo "two wearables sync at once:"
 "$TARGET/debug/examples/wearable" --dsn "$DSN" --email swimmer@example.com --password 'swimmer password 1' \
     --state-dir "$work/swimmer" --batches 3 --batch-size 10 --device "swimmer-ring" & w2=$!
 wait $w1 $w2
-echo "a second run of the runner reuses its sealed token:"
+echo "a second run of the runner reuses its sealed access token:"
 "$TARGET/debug/examples/wearable" --dsn "$DSN" --email runner@example.com --password 'runner password 1' \
     --state-dir "$work/runner" --batches 1 --batch-size 3 --device "runner-watch"
+echo "a third run refreshes the session with its sealed refresh token (no password needed):"
+"$TARGET/debug/examples/wearable" --dsn "$DSN" --email runner@example.com --password 'wrong password on purpose' \
+    --state-dir "$work/runner" --batches 1 --batch-size 3 --device "runner-watch" --refresh
 sleep 1
 
 for who in runner swimmer; do

@@ -1,11 +1,14 @@
-//! A wearable simulator: signs in, keeps its session token encrypted at rest, and syncs
-//! batches of samples through `health.ingest`, printing what happened to each batch.
+//! A wearable simulator: starts a session (`auth.start_session`), keeps it encrypted at rest,
+//! refreshes it instead of asking for the password again, and syncs batches of samples through
+//! `health.ingest`, printing what happened to each batch.
 //!
 //!   cargo run --example wearable -- --dsn '<libpq dsn>' --email ada@example.com --password '…' \
-//!       [--sign-up] [--table public.health_metrics] [--batches 3] [--batch-size 20] [--state-dir DIR]
+//!       [--sign-up] [--refresh] [--table public.health_metrics] [--batches 3] [--batch-size 20] [--state-dir DIR]
 //!
-//! The token file is sealed with ChaCha20-Poly1305; the key lives in a separate 0600 file, so a
-//! copied token file alone is useless. A sealed token is reused until it is about to expire.
+//! The session file (access token AND refresh token) is sealed with ChaCha20-Poly1305; the key
+//! lives in a separate 0600 file, so a copied session file alone is useless. A sealed access token
+//! is reused until it is about to expire; then (or with --refresh) the refresh token buys a new
+//! pair — refresh tokens are single-use, so the new one is sealed at once.
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use std::collections::HashMap;
@@ -18,6 +21,7 @@ struct Args {
     email: String,
     password: String,
     sign_up: bool,
+    refresh: bool,
     table: String,
     batches: usize,
     batch_size: usize,
@@ -31,7 +35,7 @@ fn parse_args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--sign-up" => flags.push(a),
+            "--sign-up" | "--refresh" => flags.push(a),
             _ if a.starts_with("--") => {
                 m.insert(a.trim_start_matches("--").to_string(), it.next().unwrap_or_default());
             }
@@ -44,6 +48,7 @@ fn parse_args() -> Args {
         email: m.get("email").cloned().expect("--email"),
         password: m.get("password").cloned().expect("--password"),
         sign_up: flags.iter().any(|f| f == "--sign-up"),
+        refresh: flags.iter().any(|f| f == "--refresh"),
         table: get("table", "public.health_metrics"),
         batches: get("batches", "3").parse().expect("--batches"),
         batch_size: get("batch-size", "20").parse().expect("--batch-size"),
@@ -164,27 +169,51 @@ async fn main() {
     });
     let who = args.email.split('@').next().unwrap_or("device").to_string();
 
-    let token = match unseal(&args.state_dir).filter(|t| expires_in(t) > 60) {
-        Some(t) => {
-            println!("[{who}] reusing the sealed session token ({} min left)", expires_in(&t) / 60);
-            t
+    let sealed: Option<serde_json::Value> = unseal(&args.state_dir).and_then(|s| serde_json::from_str(&s).ok());
+    let access_of = |s: &serde_json::Value| s["access_token"].as_str().unwrap_or_default().to_string();
+    let mut session = None;
+    if let Some(s) = sealed {
+        let left = expires_in(&access_of(&s));
+        if left > 60 && !args.refresh {
+            println!("[{who}] reusing the sealed access token ({} min left)", left / 60);
+            session = Some(s);
+        } else if let Some(refresh) = s["refresh_token"].as_str() {
+            match db.query_one("SELECT auth.refresh_session($1)", &[&refresh]).await {
+                Ok(row) => {
+                    let fresh: serde_json::Value = row.get(0);
+                    seal(&args.state_dir, &fresh.to_string()).expect("seal session");
+                    println!("[{who}] refreshed the session without the password (single-use refresh token rotated and sealed)");
+                    session = Some(fresh);
+                }
+                Err(e) => println!(
+                    "[{who}] refresh refused ({}): signing in again",
+                    e.as_db_error().map(|d| d.message()).unwrap_or("error")
+                ),
+            }
         }
+    }
+    let session = match session {
+        Some(s) => s,
         None => {
             if args.sign_up {
                 db.query_one("SELECT auth.sign_up($1, $2)", &[&args.email, &args.password]).await.expect("sign_up");
             }
-            let t: String = match db.query_one("SELECT auth.sign_in($1, $2)", &[&args.email, &args.password]).await {
+            let s: serde_json::Value = match db
+                .query_one("SELECT auth.start_session($1, $2)", &[&args.email, &args.password])
+                .await
+            {
                 Ok(row) => row.get(0),
                 Err(e) => {
                     eprintln!("[{who}] sign-in refused: {}", e.as_db_error().map(|d| d.message()).unwrap_or("error"));
                     std::process::exit(1);
                 }
             };
-            seal(&args.state_dir, &t).expect("seal token");
-            println!("[{who}] signed in; token sealed in {}", args.state_dir.join("token.enc").display());
-            t
+            seal(&args.state_dir, &s.to_string()).expect("seal session");
+            println!("[{who}] signed in; session sealed in {}", args.state_dir.join("token.enc").display());
+            s
         }
     };
+    let token = access_of(&session);
 
     let mut rng = Lcg(args.email.bytes().fold(7, |a, b| a.wrapping_mul(31).wrapping_add(b as u64)));
     let start = now() - (args.batches * args.batch_size * 60) as i64;

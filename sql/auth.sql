@@ -8,8 +8,12 @@ CREATE TABLE auth.keys (
     jwk         jsonb NOT NULL,          -- as given, private members included
     public_jwk  jsonb NOT NULL,          -- publishable half (empty for oct)
     created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-    revoked_at  timestamptz
+    revoked_at  timestamptz,
+    -- standby (published, not signing yet), current (signs new tokens), previous (verifies only),
+    -- revoked (neither). Exactly one current key signs.
+    status      text NOT NULL CHECK (status IN ('standby', 'current', 'previous', 'revoked'))
 );
+CREATE UNIQUE INDEX keys_one_current ON auth.keys ((true)) WHERE status = 'current';
 REVOKE ALL ON auth.keys FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('auth.keys', '');
 
@@ -29,11 +33,28 @@ CREATE TABLE auth.sessions (
     id          uuid PRIMARY KEY,
     user_id     uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    revoked_at  timestamptz
+    revoked_at  timestamptz,
+    refreshed_at timestamptz                 -- last refresh_session (NULL: never); idle timeout counts from it
 );
 CREATE INDEX sessions_user_id_idx ON auth.sessions (user_id);
 REVOKE ALL ON auth.sessions FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('auth.sessions', '');
+
+-- Refresh tokens: only their SHA-256 is stored. Single use: a used token has used_at; each use
+-- issues a child (parent_id), so a session's tokens form a chain.
+CREATE TABLE auth.refresh_tokens (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id  uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
+    token_hash  bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    parent_id   bigint REFERENCES auth.refresh_tokens (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    used_at     timestamptz,
+    revoked_at  timestamptz
+);
+CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens (session_id);
+REVOKE ALL ON auth.refresh_tokens FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens_id_seq', '');
 
 CREATE FUNCTION auth.create_roles() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$

@@ -1,6 +1,7 @@
 -- Runs last: privileges on functions pgrx generated, triggers that call them.
 
-REVOKE ALL ON FUNCTION auth.add_key(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.add_key(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.rotate_key() FROM PUBLIC;
 REVOKE ALL ON FUNCTION auth.revoke_key(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION health_rls._invalidate_key_cache() FROM PUBLIC;
 

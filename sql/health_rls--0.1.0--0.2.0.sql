@@ -150,3 +150,67 @@ BEGIN
         PERFORM health._upgrade_metric_table(t);
     END LOOP;
 END $$;
+
+-- Sessions that last (docs/sql-reference.md, "Sessions", "Keys") --------------------------------
+-- Key statuses: 0.1.0 signed with the newest active oct key; every other active key verified.
+ALTER TABLE auth.keys ADD COLUMN status text;
+UPDATE auth.keys SET status = CASE
+    WHEN revoked_at IS NOT NULL THEN 'revoked'
+    WHEN kid = (SELECT k.kid FROM auth.keys k WHERE k.kty = 'oct' AND k.revoked_at IS NULL
+                 ORDER BY k.created_at DESC, k.kid LIMIT 1) THEN 'current'
+    ELSE 'previous' END;
+ALTER TABLE auth.keys ALTER COLUMN status SET NOT NULL;
+ALTER TABLE auth.keys ADD CHECK (status IN ('standby', 'current', 'previous', 'revoked'));
+CREATE UNIQUE INDEX keys_one_current ON auth.keys ((true)) WHERE status = 'current';
+
+ALTER TABLE auth.sessions ADD COLUMN refreshed_at timestamptz;
+
+CREATE TABLE auth.refresh_tokens (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id  uuid NOT NULL REFERENCES auth.sessions (id) ON DELETE CASCADE,
+    token_hash  bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    parent_id   bigint REFERENCES auth.refresh_tokens (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    used_at     timestamptz,
+    revoked_at  timestamptz
+);
+CREATE INDEX refresh_tokens_session_id_idx ON auth.refresh_tokens (session_id);
+REVOKE ALL ON auth.refresh_tokens FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.refresh_tokens_id_seq', '');
+
+DROP FUNCTION auth.add_key(jsonb);
+CREATE FUNCTION auth."add_key"(
+    "jwk" jsonb,
+    "status" TEXT DEFAULT NULL
+) RETURNS TEXT
+VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'add_key_wrapper';
+REVOKE ALL ON FUNCTION auth.add_key(jsonb, text) FROM PUBLIC;
+CREATE FUNCTION auth."rotate_key"() RETURNS TEXT
+STRICT VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rotate_key_wrapper';
+REVOKE ALL ON FUNCTION auth.rotate_key() FROM PUBLIC;
+CREATE FUNCTION auth."jwks"() RETURNS jsonb
+STRICT STABLE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'jwks_wrapper';
+CREATE FUNCTION auth."start_session"(
+    "email" TEXT,
+    "password" TEXT
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'start_session_wrapper';
+CREATE FUNCTION auth."refresh_session"(
+    "refresh_token" TEXT
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'refresh_session_wrapper';
+CREATE FUNCTION auth."sign_out_everywhere"() RETURNS void
+STRICT VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'sign_out_everywhere_wrapper';

@@ -2,11 +2,10 @@
 //!
 //! These run as the extension owner (SECURITY DEFINER, no SET clause: a function-level SET
 //! would undo the transaction-local identity) and schema-qualify every name they use.
-use crate::auth::{gucs, identity, passwords};
+use crate::auth::{gucs, identity, key_admin, passwords};
 use crate::error::{self, Code};
-use crate::pg::uuid::to_pg;
+use crate::pg::uuid::{from_pg, to_pg};
 
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use pgrx::prelude::*;
 
 /// The one message for every failed sign-in: unknown email and wrong password look the same.
@@ -37,14 +36,6 @@ pub fn access_claims(
     c
 }
 
-/// Sign `claims` with an HMAC key (`alg` one of HS256/384/512).
-pub fn sign_claims(claims: &serde_json::Value, kid: &str, alg: &str, secret: &[u8]) -> Result<String, String> {
-    let alg: Algorithm = alg.parse().map_err(|_| format!("unsupported signing algorithm {alg}"))?;
-    let mut header = Header::new(alg);
-    header.kid = Some(kid.to_string());
-    encode(&header, claims, &EncodingKey::from_secret(secret)).map_err(|e| e.to_string())
-}
-
 fn required<'a>(value: Option<&'a str>, what: &str) -> &'a str {
     value.unwrap_or_else(|| error::bad_argument(format!("{what} must not be NULL")))
 }
@@ -53,26 +44,85 @@ fn now_epoch() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// The newest active HMAC key: (kid, alg, secret bytes).
-fn signing_key() -> (String, String, Vec<u8>) {
-    use base64::Engine;
-    let row = Spi::get_three::<String, String, String>(
-        "SELECT kid, alg, jwk OPERATOR(pg_catalog.->>) 'k' FROM auth.keys \
-          WHERE kty OPERATOR(pg_catalog.=) 'oct' AND revoked_at IS NULL ORDER BY created_at DESC, kid LIMIT 1",
-    );
-    match row {
-        Ok((Some(kid), Some(alg), Some(k))) => {
-            let secret =
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(k.trim_end_matches('=')).unwrap_or_else(|_| {
-                    error::raise(Code::ERRCODE_DATA_CORRUPTED, format!("signing key \"{kid}\" is not base64url"))
-                });
-            (kid, alg, secret)
-        }
-        _ => error::raise(
-            Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "no signing key: add an HS256/HS384/HS512 (oct) key with auth.add_key",
-        ),
+/// Check email and password: the account's (id, stored email), or 28000 with the one message
+/// for every failure, after the same argon2 work whether the email exists or not.
+pub fn check_credentials(email: Option<&str>, password: Option<&str>) -> (uuid::Uuid, String) {
+    let email = required(email, "email").trim();
+    let password = required(password, "password");
+    let found = Spi::connect(|c| {
+        c.select(
+            "SELECT id, email, encrypted_password FROM auth.users \
+              WHERE pg_catalog.lower(email) OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
+            Some(1),
+            &[email.into()],
+        )
+        .and_then(|t| t.first().get_three::<pgrx::Uuid, String, String>())
+    })
+    .ok();
+    let (user, stored_email, phc) = match found {
+        Some((Some(id), Some(e), Some(p))) => (Some(id), e, Some(p)),
+        _ => (None, String::new(), None),
+    };
+    if !passwords::verify_password(password, phc.as_deref()) {
+        error::not_authorized(SIGN_IN_FAILED);
     }
+    (from_pg(user.expect("verified implies found")), stored_email)
+}
+
+/// A new session for `user` (and its last sign-in time).
+pub fn new_session(user: uuid::Uuid) -> uuid::Uuid {
+    let session = uuid::Uuid::new_v4();
+    Spi::connect_mut(|c| {
+        c.update(
+            "INSERT INTO auth.sessions (id, user_id) VALUES ($1, $2)",
+            None,
+            &[to_pg(session).into(), to_pg(user).into()],
+        )?;
+        c.update(
+            "UPDATE auth.users SET last_sign_in_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+            None,
+            &[to_pg(user).into()],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("new session: {e}")));
+    session
+}
+
+/// A signed access token for `session`, with the current key: (token, iat, ttl).
+pub fn access_token(user: &uuid::Uuid, email: &str, session: &uuid::Uuid) -> (String, i64, i64) {
+    let audience = gucs::non_empty(&gucs::JWT_AUDIENCE).unwrap_or_else(|| "authenticated".into());
+    let issuer = gucs::non_empty(&gucs::JWT_ISSUER);
+    let (now, ttl) = (now_epoch(), gucs::JWT_TTL.get() as i64);
+    let claims = access_claims(user, email, session, &audience, issuer.as_deref(), now, ttl);
+    let token = key_admin::current_signing_key()
+        .sign(&claims)
+        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, e));
+    (token, now, ttl)
+}
+
+/// Revoke sessions (and their refresh tokens) of `user`: one, or all when `session` is None.
+pub fn revoke_sessions(user: uuid::Uuid, session: Option<uuid::Uuid>) {
+    let session = session.map(to_pg);
+    Spi::connect_mut(|c| {
+        let filter =
+            "user_id OPERATOR(pg_catalog.=) $1 AND ($2::pg_catalog.uuid IS NULL OR id OPERATOR(pg_catalog.=) $2)";
+        c.update(
+            &format!(
+                "UPDATE auth.refresh_tokens SET revoked_at = pg_catalog.now() WHERE revoked_at IS NULL \
+                   AND session_id IN (SELECT id FROM auth.sessions WHERE {filter})"
+            ),
+            None,
+            &[to_pg(user).into(), session.into()],
+        )?;
+        c.update(
+            &format!("UPDATE auth.sessions SET revoked_at = pg_catalog.now() WHERE revoked_at IS NULL AND {filter}"),
+            None,
+            &[to_pg(user).into(), session.into()],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("revoking sessions: {e}")));
 }
 
 #[pg_schema]
@@ -106,50 +156,9 @@ mod auth {
     /// Verify email and password and return a signed access token for a new session.
     #[pg_extern(volatile, security_definer)]
     fn sign_in(email: Option<&str>, password: Option<&str>) -> String {
-        let email = required(email, "email").trim();
-        let password = required(password, "password");
-        let found = Spi::get_three_with_args::<pgrx::Uuid, String, String>(
-            "SELECT id, email, encrypted_password FROM auth.users \
-              WHERE pg_catalog.lower(email) OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
-            &[email.into()],
-        )
-        .ok();
-        let (user, stored_email, phc) = match found {
-            Some((Some(id), Some(e), Some(p))) => (Some(id), e, Some(p)),
-            _ => (None, String::new(), None),
-        };
-        if !passwords::verify_password(password, phc.as_deref()) {
-            error::not_authorized(SIGN_IN_FAILED);
-        }
-        let user = uuid::Uuid::from_bytes(*user.expect("verified implies found").as_bytes());
-        let (kid, alg, secret) = signing_key();
-        let session = uuid::Uuid::new_v4();
-        Spi::connect_mut(|c| {
-            c.update(
-                "INSERT INTO auth.sessions (id, user_id) VALUES ($1, $2)",
-                None,
-                &[to_pg(session).into(), to_pg(user).into()],
-            )?;
-            c.update(
-                "UPDATE auth.users SET last_sign_in_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
-                None,
-                &[to_pg(user).into()],
-            )
-            .map(|_| ())
-        })
-        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.sign_in: {e}")));
-        let audience = gucs::non_empty(&gucs::JWT_AUDIENCE).unwrap_or_else(|| "authenticated".into());
-        let issuer = gucs::non_empty(&gucs::JWT_ISSUER);
-        let claims = access_claims(
-            &user,
-            &stored_email,
-            &session,
-            &audience,
-            issuer.as_deref(),
-            now_epoch(),
-            gucs::JWT_TTL.get() as i64,
-        );
-        sign_claims(&claims, &kid, &alg, &secret).unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, e))
+        let (user, stored_email) = check_credentials(email, password);
+        let session = new_session(user);
+        access_token(&user, &stored_email, &session).0
     }
 
     /// Revoke the current identity's session: its tokens are refused from now on.
@@ -161,19 +170,18 @@ mod auth {
         };
         let session = uuid::Uuid::parse_str(&session)
             .unwrap_or_else(|_| error::not_authorized("the current token's session_id is not one of ours"));
-        Spi::connect_mut(|c| {
-            c.update(
-                "UPDATE auth.sessions SET revoked_at = pg_catalog.now() \
-                  WHERE id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 AND revoked_at IS NULL",
-                None,
-                &[to_pg(session).into(), to_pg(sub).into()],
-            )
-            .map(|_| ())
-        })
-        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.sign_out: {e}")));
+        revoke_sessions(sub, Some(session));
+    }
+
+    /// Revoke every session of the current user, refresh tokens included.
+    #[pg_extern(volatile, security_definer)]
+    fn sign_out_everywhere() {
+        let Some(sub) = identity::current().sub else {
+            error::not_authorized("sign_out_everywhere needs an identity (call auth.authenticate first)");
+        };
+        revoke_sessions(sub, None);
     }
 }
-
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -197,7 +205,9 @@ mod unit {
             now_epoch(),
             600,
         );
-        let token = sign_claims(&claims, "s1", "HS256", secret).unwrap();
+        let described = crate::auth::keys::describe_jwk(&jwk).unwrap();
+        let token =
+            crate::auth::signing::SigningKey::from_jwk("s1", described.alg, &jwk).unwrap().sign(&claims).unwrap();
         let cfg = VerifyConfig {
             audience: Some("authenticated".into()),
             issuer: Some("https://id.example".into()),

@@ -12,6 +12,9 @@ pub static JWT_ISSUER: GucSetting<Option<CString>> = GucSetting::<Option<CString
 pub static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static JWT_TTL: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static TRUST_REQUEST_CLAIMS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static REFRESH_REUSE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static SESSION_IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static SESSION_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
 
 /// The verified claims of the current transaction (see `identity.rs`). Hidden, superuser-only,
 /// set only by `auth.authenticate` with SET LOCAL semantics.
@@ -66,6 +69,36 @@ pub fn init() {
         &TRUST_REQUEST_CLAIMS,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"health_rls.refresh_reuse_interval",
+        c"Seconds during which an already-used refresh token is still honoured (a client's concurrent retry).",
+        c"Outside it, presenting a used refresh token revokes the whole session (reuse detection).",
+        &REFRESH_REUSE_INTERVAL,
+        0,
+        3600,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"health_rls.session_idle_timeout",
+        c"A session not refreshed within this many seconds is dead (automatic logoff); 0 = off.",
+        c"",
+        &SESSION_IDLE_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"health_rls.session_lifetime",
+        c"No session lives longer than this many seconds, however often it is refreshed.",
+        c"",
+        &SESSION_LIFETIME,
+        60,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
     );
     GucRegistry::define_string_guc(
         IDENTITY_NAME,

@@ -10,6 +10,7 @@
 //! exact bytes of the setting (compared in full on every call, never by pointer): a different
 //! identity can never be served from the cache.
 use super::gucs;
+use super::verify::canonical_uuid;
 use pgrx::pg_sys;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -26,8 +27,7 @@ pub struct Identity {
 impl Identity {
     fn from_claims_text(text: &[u8]) -> Identity {
         let claims: Option<Map<String, Value>> = serde_json::from_slice(text).ok();
-        let sub =
-            claims.as_ref().and_then(|c| c.get("sub")).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+        let sub = claims.as_ref().and_then(|c| c.get("sub")).and_then(Value::as_str).and_then(canonical_uuid);
         Identity { sub, claims }
     }
     pub fn claim_str(&self, name: &str) -> Option<String> {
@@ -63,7 +63,7 @@ fn with_parsed<R>(
 }
 
 fn uuid_text(bytes: &[u8]) -> Option<Uuid> {
-    std::str::from_utf8(bytes).ok().and_then(|s| Uuid::parse_str(s).ok())
+    std::str::from_utf8(bytes).ok().and_then(canonical_uuid)
 }
 
 /// The current identity: the one `auth.authenticate` made in this transaction, else (only

@@ -9,6 +9,14 @@ use std::rc::Rc;
 
 thread_local! {
     static KEYS: RelCache<(), KeySet> = const { RelCache::new() };
+    /// Counts the loads of this backend: anything derived from the keys (verified tokens) is
+    /// valid only for the generation it was made under.
+    static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The generation of the keys `current()` returns (changes whenever they are reloaded).
+pub fn generation() -> u64 {
+    GENERATION.with(|g| g.get())
 }
 
 pub fn init() {
@@ -24,7 +32,11 @@ fn load() -> (Vec<pg_sys::Oid>, KeySet) {
     let oid = keys_table_oid();
     let parsed = Spi::connect(|client| {
         let rows = client
-            .select("SELECT jwk FROM auth.keys WHERE revoked_at IS NULL ORDER BY created_at DESC, kid", None, &[])
+            .select(
+                "SELECT jwk FROM auth.keys WHERE status OPERATOR(pg_catalog.<>) 'revoked' ORDER BY created_at DESC, kid",
+                None,
+                &[],
+            )
             .unwrap_or_else(|_| error::raise(Code::ERRCODE_INSUFFICIENT_PRIVILEGE, "cannot read auth.keys"));
         let mut parsed = Vec::new();
         for row in rows {
@@ -38,6 +50,7 @@ fn load() -> (Vec<pg_sys::Oid>, KeySet) {
         }
         parsed
     });
+    GENERATION.with(|g| g.set(g.get() + 1));
     (vec![oid], KeySet::from_keys(parsed))
 }
 

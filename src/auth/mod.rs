@@ -2,9 +2,14 @@
 mod accounts;
 pub mod gucs;
 pub mod identity;
+mod key_admin;
 mod keyring;
 mod keys;
 mod passwords;
+mod revoker;
+mod sessions;
+mod signing;
+mod token_cache;
 mod verify;
 
 use crate::error;
@@ -71,68 +76,13 @@ mod auth {
     #[pg_extern(volatile, security_definer)]
     fn authenticate(token: Option<&str>) -> pgrx::Uuid {
         let token = token.unwrap_or_else(|| error::not_authorized(TokenError::Empty.to_string()));
-        let verified = verify::verify_token(token, &keyring::current(), &verify_config())
-            .unwrap_or_else(|e| error::not_authorized(e.to_string()));
+        let verified =
+            token_cache::verify(token, &verify_config()).unwrap_or_else(|e| error::not_authorized(e.to_string()));
         if verified.session_id().is_some_and(session_is_revoked) {
             error::not_authorized(TokenError::RevokedSession.to_string());
         }
         identity::set_for_transaction(&verified.payload_json);
         to_pg(verified.sub)
-    }
-
-    /// Add a verification (and, for oct keys, signing) key; returns its kid.
-    #[pg_extern(volatile)]
-    fn add_key(jwk: JsonB) -> String {
-        let parsed = keys::describe_jwk(&jwk.0).unwrap_or_else(|e| error::bad_argument(format!("auth.add_key: {e}")));
-        let taken = select_one::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM auth.keys WHERE kid OPERATOR(pg_catalog.=) $1)",
-            &[parsed.kid.as_str().into()],
-        )
-        .unwrap_or(false);
-        if taken {
-            error::bad_argument(format!(
-                "auth.add_key: a key with kid \"{}\" already exists (revoke_key keeps revoked kids reserved)",
-                parsed.kid
-            ));
-        }
-        let mut stored = jwk.0.clone();
-        stored["kid"] = parsed.kid.clone().into();
-        stored["alg"] = keys::alg_name(parsed.alg).into();
-        Spi::run_with_args(
-            "INSERT INTO auth.keys (kid, kty, alg, jwk, public_jwk) VALUES ($1, $2, $3, $4, $5)",
-            &[
-                parsed.kid.clone().into(),
-                parsed.kty.into(),
-                keys::alg_name(parsed.alg).into(),
-                JsonB(stored).into(),
-                JsonB(parsed.public).into(),
-            ],
-        )
-        .unwrap_or_else(|e| {
-            error::raise(error::Code::ERRCODE_INTERNAL_ERROR, format!("auth.add_key: could not store the key: {e}"))
-        });
-        parsed.kid
-    }
-
-    /// Stop accepting tokens signed with `kid` (and stop signing with it).
-    #[pg_extern(volatile)]
-    fn revoke_key(kid: &str) {
-        // No row limit: a limited DML statement would skip the AFTER STATEMENT trigger.
-        let revoked = Spi::connect_mut(|c| {
-            c.update(
-                "UPDATE auth.keys SET revoked_at = now() WHERE kid = $1 AND revoked_at IS NULL",
-                None,
-                &[kid.into()],
-            )
-            .map(|t| t.len())
-        })
-        .unwrap_or(0);
-        if revoked == 0 {
-            error::raise(
-                error::Code::ERRCODE_UNDEFINED_OBJECT,
-                format!("auth.revoke_key: no active key with kid \"{kid}\""),
-            );
-        }
     }
 }
 

@@ -111,6 +111,11 @@ pub fn verify_token(token: &str, keys: &KeySet, config: &VerifyConfig) -> Result
         return Err(TokenError::BadSignature);
     }
     let header = parse_strict_object(&b64url(h64)?)?;
+    // RFC 7515 §4.1.11: a recipient must refuse a JWS whose `crit` names an extension it does
+    // not understand. We understand none, so any `crit` is refused.
+    if header.contains_key("crit") {
+        return Err(TokenError::Malformed("header has crit (no JWS extension is supported)"));
+    }
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
@@ -130,13 +135,16 @@ pub fn verify_token(token: &str, keys: &KeySet, config: &VerifyConfig) -> Result
     }
     let claims = parse_strict_object(&payload_bytes)?;
     check_claims(&claims, config, now_epoch())?;
-    let sub = claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or(TokenError::SubjectNotUuid)?;
+    let sub = claims.get("sub").and_then(Value::as_str).and_then(canonical_uuid).ok_or(TokenError::SubjectNotUuid)?;
     let payload_json = String::from_utf8(payload_bytes).map_err(|_| TokenError::Malformed("not UTF-8"))?;
     Ok(VerifiedToken { sub, claims, payload_json })
+}
+
+/// A UUID in its canonical text form only (lower-case, hyphenated): `Uuid::parse_str` also takes
+/// braces, `urn:uuid:`, no hyphens and upper case, and then `auth.uid()` and `auth.jwt()->>'sub'`
+/// would disagree on what the subject is.
+pub fn canonical_uuid(s: &str) -> Option<Uuid> {
+    Uuid::parse_str(s).ok().filter(|u| u.hyphenated().to_string() == s)
 }
 
 fn b64url(segment: &str) -> Result<Vec<u8>, TokenError> {
@@ -358,6 +366,42 @@ mod tests {
         let mut c = good_claims();
         c["sub"] = json!("alice");
         assert_eq!(verify_token(&sign(c, Some("k1")), &hs_keys(), &config()), Err(TokenError::SubjectNotUuid));
+        // The same UUID in every non-canonical spelling is refused: auth.uid() and
+        // auth.jwt()->>'sub' must never disagree.
+        for other in [
+            format!("{{{SUB}}}"),
+            format!("urn:uuid:{SUB}"),
+            SUB.replace('-', ""),
+            SUB.to_uppercase(),
+            format!(" {SUB}"),
+        ] {
+            let mut c = good_claims();
+            c["sub"] = json!(other);
+            assert_eq!(
+                verify_token(&sign(c, Some("k1")), &hs_keys(), &config()),
+                Err(TokenError::SubjectNotUuid),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_any_crit_header() {
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("k1".into());
+        let mut header = serde_json::to_value(&h).unwrap();
+        header["crit"] = json!(["x-unknown"]);
+        header["x-unknown"] = json!(true);
+        use base64::Engine;
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let signing_input = format!("{}.{}", b64(&header), b64(&good_claims()));
+        let sig =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &EncodingKey::from_secret(SECRET), Algorithm::HS256)
+                .unwrap();
+        let token = format!("{signing_input}.{sig}");
+        assert!(
+            matches!(verify_token(&token, &hs_keys(), &config()), Err(TokenError::Malformed(m)) if m.contains("crit"))
+        );
     }
 
     #[test]

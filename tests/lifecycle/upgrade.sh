@@ -53,11 +53,14 @@ extension_schema() {
         | grep -v -e '^-- TOC entry' -e '^-- Dependencies' -e 'binary_upgrade_set_next_' -e '^SET ' -e '^SELECT pg_catalog.set_config' \
             -e '^\\restrict ' -e '^\\unrestrict ' \
         | sed -e "s/oid = '[0-9]*'/oid = N/" \
-        | sed -e 's/binary_upgrade_create_empty_extension(\(.*\), '"'"'{[0-9,]*}'"'"'/binary_upgrade_create_empty_extension(\1, '"'"'{oids}'"'"'/' \
+        | sed -e 's/binary_upgrade_create_empty_extension(\(.*\), '"'"'{[0-9,]*}'"'"', '"'"'{[^}]*}'"'"'/binary_upgrade_create_empty_extension(\1, '"'"'{oids}'"'"', '"'"'{conditions: compared below}'"'"'/' \
         | cat -s
 }
-# Rows the extension script itself writes (the seeded catalog), which a dump does not show.
+# Rows the extension script itself writes (the seeded catalog), which a dump does not show, and
+# which tables are dumped with which condition (registration order differs between a fresh
+# install and an update, so the dump's positional arrays are compared as a sorted list).
 extension_data() {
+    q -d "$1" -c "SELECT t::regclass::text || ' ' || c FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS x(t, c) WHERE e.extname = 'health_rls' ORDER BY 1"
     q -d "$1" -c "SELECT code, display, unit, min_value, max_value, molar_mass, loinc, healthkit, health_connect FROM health.metric_kinds WHERE seeded ORDER BY code"
     q -d "$1" -c "SELECT alias, platform, unit FROM health.unit_aliases WHERE seeded ORDER BY alias, platform" 2>/dev/null
 }
