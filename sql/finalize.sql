@@ -20,3 +20,6 @@ GRANT EXECUTE ON FUNCTION auth.sign_up(text, text), auth.sign_in(text, text), au
 
 -- Run by ALTER EXTENSION UPDATE on the standard tables of earlier versions; not for applications.
 REVOKE ALL ON FUNCTION health._upgrade_metric_table(regclass) FROM PUBLIC;
+
+-- The change feed is readable by its owner (sql/realtime.sql made the table).
+SELECT pg_catalog.count(*) FROM health_rls.enable_owner_rls('health_rls.changes', 'user_id', '{select}', '{authenticated}');

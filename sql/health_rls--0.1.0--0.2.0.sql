@@ -214,3 +214,74 @@ CREATE FUNCTION auth."sign_out_everywhere"() RETURNS void
 STRICT VOLATILE SECURITY DEFINER
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'sign_out_everywhere_wrapper';
+
+-- Standard data out: FHIR R4, the owner's copy and erasure (docs/export.md) ------------------------
+CREATE FUNCTION health."fhir_observations"(
+    "from" timestamp with time zone DEFAULT NULL,
+    "until" timestamp with time zone DEFAULT NULL,
+    "kinds" TEXT[] DEFAULT NULL
+) RETURNS jsonb
+STABLE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'fhir_observations_wrapper';
+CREATE FUNCTION health."fhir_observations_ndjson"(
+    "from" timestamp with time zone DEFAULT NULL,
+    "until" timestamp with time zone DEFAULT NULL,
+    "kinds" TEXT[] DEFAULT NULL
+) RETURNS SETOF jsonb
+STABLE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'fhir_observations_ndjson_wrapper';
+CREATE FUNCTION health."export_my_data"() RETURNS jsonb
+STRICT STABLE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'export_my_data_wrapper';
+CREATE FUNCTION health."erase_my_data"(
+    "confirm" TEXT
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'erase_my_data_wrapper';
+
+-- Realtime that loses nothing (docs/realtime.md, "Change feed") ---------------------------------
+CREATE FUNCTION health_rls."changes_since"(
+    "after_seq" bigint,
+    "max_rows" INT DEFAULT 1000
+) RETURNS TABLE (
+    "seq" bigint,
+    "tbl" TEXT,
+    "op" TEXT,
+    "keys" jsonb,
+    "at" timestamp with time zone
+)
+STRICT STABLE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'changes_since_wrapper';
+CREATE FUNCTION health_rls."prune_changes"() RETURNS bigint
+STRICT VOLATILE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'prune_changes_wrapper';
+-- The change feed (src/realtime/changelog.rs): one counter row per user, whose lock orders a
+-- user's concurrent writers by commit, and the changes themselves, readable by their owner.
+CREATE TABLE health_rls.change_counters (
+    user_id        uuid PRIMARY KEY,
+    last_seq       bigint NOT NULL DEFAULT 0,
+    pruned_through bigint NOT NULL DEFAULT 0   -- changes up to this seq were removed by retention
+);
+REVOKE ALL ON health_rls.change_counters FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('health_rls.change_counters', '');
+CREATE TABLE health_rls.changes (
+    user_id uuid NOT NULL,
+    seq     bigint NOT NULL,
+    tbl     text NOT NULL,
+    op      text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE')),
+    keys    jsonb NOT NULL,          -- what the notification carried for the row (a tombstone for DELETE)
+    at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, seq)
+);
+CREATE INDEX changes_at_idx ON health_rls.changes (at);
+REVOKE ALL ON health_rls.changes FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('health_rls.changes', '');
+SELECT auth.create_roles();   -- the policy names authenticated (create_roles is idempotent)
+SELECT pg_catalog.count(*) FROM health_rls.enable_owner_rls('health_rls.changes', 'user_id', '{select}', '{authenticated}');
+REVOKE ALL ON FUNCTION health_rls.prune_changes() FROM PUBLIC;

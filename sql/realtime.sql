@@ -14,6 +14,30 @@ REVOKE ALL ON FUNCTION health_rls._random_secret() FROM PUBLIC;
 REVOKE ALL ON FUNCTION health_rls.channel_for(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION health_rls._realtime_send(uuid, text, text, text, text[]) FROM PUBLIC;
 
+-- The change feed (src/realtime/changelog.rs): one counter row per user, whose lock orders a
+-- user's concurrent writers by commit, and the changes themselves, readable by their owner.
+CREATE TABLE health_rls.change_counters (
+    user_id        uuid PRIMARY KEY,
+    last_seq       bigint NOT NULL DEFAULT 0,
+    pruned_through bigint NOT NULL DEFAULT 0   -- changes up to this seq were removed by retention
+);
+REVOKE ALL ON health_rls.change_counters FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('health_rls.change_counters', '');
+CREATE TABLE health_rls.changes (
+    user_id uuid NOT NULL,
+    seq     bigint NOT NULL,
+    tbl     text NOT NULL,
+    op      text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE')),
+    keys    jsonb NOT NULL,          -- what the notification carried for the row (a tombstone for DELETE)
+    at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, seq)
+);
+CREATE INDEX changes_at_idx ON health_rls.changes (at);
+REVOKE ALL ON health_rls.changes FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('health_rls.changes', '');
+-- Its owner policy is made in finalize.sql, once auth.uid() exists.
+REVOKE ALL ON FUNCTION health_rls.prune_changes() FROM PUBLIC;
+
 -- The trigger function (Rust, src/realtime/transition.rs) reads transition tables only; it runs
 -- as the extension owner so that a backend's first channel can read the secret. It runs no SQL
 -- built from its arguments (they name columns, looked up in the table's descriptor), so it needs

@@ -27,6 +27,7 @@ extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pub extern "C-unwind" fn _PG_init() {
     pg::init();
     auth::init();
+    realtime::init();
     health::init();
     // Drop placeholders an application role may have SET under our prefix before the library
     // was loaded, and refuse new ones: only the settings defined above exist.

@@ -27,6 +27,9 @@ fi
 export PSQLRC=/dev/null
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+# The Python with the FHIR R4 validator (scripts/setup makes this virtualenv).
+FHIR_PYTHON=${HEALTH_RLS_FHIR_PYTHON:-${XDG_CACHE_HOME:-$HOME/.cache}/health_rls/fhir-venv/bin/python}
+export FHIR_PYTHON
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export REPO_ROOT
 export PATH="$HOME/.cargo/bin:$PATH"

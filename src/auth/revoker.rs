@@ -32,11 +32,18 @@ pub fn revoke_session_now(session: uuid::Uuid) -> bool {
         }
         Err(_) => return false, // no free worker slot (max_worker_processes)
     }
-    // READ COMMITTED: this statement's snapshot sees the worker's commit.
-    crate::pg::spi::select_one::<bool>(
-        "SELECT revoked_at IS NOT NULL FROM auth.sessions WHERE id OPERATOR(pg_catalog.=) $1",
-        &[crate::pg::uuid::to_pg(session).into()],
-    )
+    // A non-read-only SPI statement takes a new snapshot (READ COMMITTED), which sees the
+    // worker's commit; a read-only one would reuse the caller's and miss it.
+    Spi::connect_mut(|c| {
+        c.update(
+            "SELECT revoked_at IS NOT NULL FROM auth.sessions WHERE id OPERATOR(pg_catalog.=) $1",
+            Some(1),
+            &[crate::pg::uuid::to_pg(session).into()],
+        )
+        .and_then(|t| t.first().get_one::<bool>())
+    })
+    .ok()
+    .flatten()
     .unwrap_or(false)
 }
 

@@ -26,7 +26,6 @@
 //!   export twice gives the same ids, so a receiver updates instead of duplicating.
 //
 // Nothing outside the tests calls this until the SQL export functions are wired to it.
-#![allow(dead_code)]
 
 use super::units::Unit;
 use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, Utc};
@@ -550,6 +549,7 @@ pub fn bundle_at(
 
 /// One NDJSON line (no trailing newline): compact JSON, in which serde_json escapes every control
 /// character inside strings, so a line never breaks. For FHIR Bulk Data style exports.
+#[cfg(test)]
 pub fn ndjson_line(resource: &Value) -> String {
     resource.to_string()
 }

@@ -2,6 +2,7 @@
 //! normalising trigger, the standard table and batch ingest. The pgrx glue is here; the logic
 //! lives in the plain-Rust modules below.
 mod catalog;
+mod export;
 mod fhir;
 mod ingest;
 mod plan;

@@ -8,6 +8,8 @@ use pgrx::{FromDatum, IntoDatum};
 
 /// The first column of the first row of `sql` (None for no row or NULL), read-only.
 pub fn select_one<T: FromDatum + IntoDatum>(sql: &str, args: &[DatumWithOid]) -> Option<T> {
-    Spi::connect(|c| c.select(sql, Some(1), args).and_then(|t| t.first().get_one::<T>()))
-        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{e}: {sql}")))
+    Spi::connect(|c| {
+        c.select(sql, Some(1), args).and_then(|t| if t.is_empty() { Ok(None) } else { t.first().get_one::<T>() })
+    })
+    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{e}: {sql}")))
 }

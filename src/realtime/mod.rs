@@ -8,7 +8,9 @@
 //!
 //! Realtime knows no particular table: the owner column and the key columns to announce are
 //! arguments (the health module passes those of its metric tables).
+mod changelog;
 mod channel;
+mod feed;
 mod payload;
 mod setup;
 mod transition;
@@ -16,10 +18,24 @@ mod trigger;
 
 pub use setup::{enable, KeyColumns, Payload};
 
+pub fn init() {
+    feed::init();
+}
+
 use pgrx::prelude::*;
 
 extension_sql_file!(
     "../../sql/realtime.sql",
     name = "realtime",
-    requires = ["bootstrap", _realtime_send, _random_secret, channel_for, realtime_notify]
+    requires =
+        ["bootstrap", "auth_tables", _realtime_send, _random_secret, channel_for, realtime_notify, prune_changes]
 );
+
+/// Tell `owner`'s live streams that all their data is being erased (sent at commit, before the
+/// DELETE notifications of the same transaction).
+pub fn announce_erasure(owner: &uuid::Uuid) {
+    crate::pg::notify::notify(
+        &channel::channel_of(owner),
+        r#"{"op":"ERASE","table":null,"part":1,"parts":1,"rows":[]}"#,
+    );
+}

@@ -1,6 +1,7 @@
 //! `health_rls.realtime_notify`: the AFTER … FOR EACH STATEMENT trigger (with transition tables)
 //! that `enable_realtime` creates. Each affected owner hears one notification (or a few parts,
 //! split under NOTIFY's size limit) per statement, at commit.
+use super::changelog;
 use super::channel::channel_of;
 use super::payload::{pack_payloads, PAYLOAD_LIMIT};
 use super::transition;
@@ -11,9 +12,16 @@ use pgrx::prelude::*;
 
 /// Queue one owner's rows of a statement on the owner's channel (delivered at commit): one
 /// notification, or several parts when the rows do not fit in one. Returns the parts sent.
-pub fn send(owner: &uuid::Uuid, table: &str, op: &str, id_key: &str, items: &[String]) -> usize {
+pub fn send(
+    owner: &uuid::Uuid,
+    table: &str,
+    op: &str,
+    id_key: &str,
+    items: &[String],
+    first_seq: Option<i64>,
+) -> usize {
     let channel = channel_of(owner);
-    let payloads = pack_payloads(table, op, items, id_key, PAYLOAD_LIMIT);
+    let payloads = pack_payloads(table, op, items, id_key, first_seq, PAYLOAD_LIMIT);
     for p in &payloads {
         notify(&channel, p);
     }
@@ -26,7 +34,7 @@ pub fn send(owner: &uuid::Uuid, table: &str, op: &str, id_key: &str, items: &[St
 fn _realtime_send(owner: Option<pgrx::Uuid>, tbl: &str, op: &str, id_key: &str, items: Vec<Option<String>>) -> i32 {
     let Some(owner) = owner else { return 0 };
     let items: Vec<String> = items.into_iter().flatten().collect();
-    send(&from_pg(owner), tbl, op, id_key, &items) as i32
+    send(&from_pg(owner), tbl, op, id_key, &items, None) as i32
 }
 
 /// Arguments: owner column, payload mode ('keys' | 'row'), key columns (the first names the row).
@@ -48,7 +56,10 @@ fn realtime_notify<'a>(
     // SAFETY: `td` is the TriggerData of this firing statement-level trigger (see above).
     let (rows, id_key) = unsafe { transition::statement_rows(td, &table) };
     for (owner, items) in &rows.groups {
-        send(&uuid::Uuid::from_bytes(*owner), &table, op, &id_key, items);
+        let owner = uuid::Uuid::from_bytes(*owner);
+        // Logged first (same transaction), so the notification can name the seqs it carries.
+        let first_seq = changelog::log(&owner, &table, op, items);
+        send(&owner, &table, op, &id_key, items, Some(first_seq));
     }
     Ok(None)
 }

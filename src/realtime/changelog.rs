@@ -1,0 +1,63 @@
+//! The durable per-user change feed (docs/realtime.md, "Change feed"): every change the realtime
+//! trigger announces is also written, in the same transaction, to `health_rls.changes` with a
+//! per-user `seq`.
+//!
+//! Why a counter row and not a sequence: sequence values are taken before commit, so two
+//! concurrent writers for one user can commit in the other order, and a client that already saw
+//! seq 8 would later get seq 7. `health_rls.change_counters` has one row per user; taking the
+//! next seqs is an UPDATE of that row, whose lock is held until commit. A second writer for the
+//! same user waits there, and gets higher seqs only after the first committed: seqs increase in
+//! commit order, and an aborted transaction takes its seqs back with it (no gaps). Writers of
+//! different users never wait for each other.
+use crate::error::{self, Code};
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::PgOid;
+use std::cell::RefCell;
+
+const LOG_CHANGES: &str = "WITH c AS ( \
+       INSERT INTO health_rls.change_counters AS k (user_id, last_seq) VALUES ($1, $2) \
+       ON CONFLICT (user_id) DO UPDATE SET last_seq = k.last_seq OPERATOR(pg_catalog.+) $2 \
+       RETURNING k.last_seq), \
+     i AS ( \
+       INSERT INTO health_rls.changes (user_id, seq, tbl, op, keys) \
+       SELECT $1, c.last_seq OPERATOR(pg_catalog.-) $2 OPERATOR(pg_catalog.+) u.o, $3, $4, u.k::pg_catalog.jsonb \
+         FROM c, pg_catalog.unnest($5::pg_catalog.text[]) WITH ORDINALITY AS u(k, o)) \
+     SELECT last_seq FROM c";
+
+thread_local! {
+    /// Planned once per backend and kept (Postgres replans it by itself when the tables change).
+    static PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+}
+
+/// Log `items` (the JSON keys of each row) as `owner`'s changes; returns the seq of the first.
+pub fn log(owner: &uuid::Uuid, table: &str, op: &str, items: &[String]) -> i64 {
+    let n = items.len() as i64;
+    let last = Spi::connect_mut(|c| {
+        let planned = PLAN.with(|p| p.borrow().is_some());
+        if !planned {
+            let types = [
+                PgOid::BuiltIn(pg_sys::BuiltinOid::UUIDOID),
+                PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID),
+                PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID),
+                PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID),
+                PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTARRAYOID),
+            ];
+            let plan = c.prepare_mut(LOG_CHANGES, &types)?.keep();
+            PLAN.with(|p| *p.borrow_mut() = Some(plan));
+        }
+        PLAN.with(|p| {
+            let plan = p.borrow();
+            let plan = plan.as_ref().expect("planned above");
+            c.update(
+                plan,
+                None,
+                &[crate::pg::uuid::to_pg(*owner).into(), n.into(), table.into(), op.into(), items.to_vec().into()],
+            )
+            .and_then(|t| t.first().get_one::<i64>())
+        })
+    })
+    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("realtime change log: {e}")))
+    .unwrap_or_else(|| error::raise(Code::ERRCODE_INTERNAL_ERROR, "realtime change log: no seq returned"));
+    last - n + 1
+}
