@@ -1,81 +1,181 @@
-//! The server side of realtime, shaped for scale (docs/realtime.md).
+//! The server side of realtime, shaped for scale and for phones that go offline
+//! (docs/realtime.md).
 //!
 //! On PostgreSQL 15 every NOTIFY commit signals every listening backend, so one database
 //! connection per app user collapses throughput. The relay holds ONE listening connection,
 //! LISTENs on the channel of each user it serves (once, however many subscribers that user
 //! has) and fans events out over Server-Sent Events. Identity is the database's: a subscriber's
 //! bearer token goes through `auth.authenticate`, and `auth.my_channel()` names its channel.
+//!
+//! Nothing is lost: every event carries the seq of the per-user change feed as its SSE `id:`.
+//! A subscriber that reconnects with `Last-Event-ID` first gets what it missed from
+//! `health_rls.changes_since`, then live events; a live event that does not continue the last
+//! seq sent (a notification lost while the relay was reconnecting to a restarted database) is
+//! filled in from the feed first; duplicates are dropped. A subscriber too slow for its buffer is
+//! sent `event: resync` naming the seq to resume after, and its stream ends (EventSource
+//! reconnects with Last-Event-ID and catches up). A stream ends at its token's `exp` and within
+//! half a second of its session's revocation.
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures_util::stream::Stream;
-use std::collections::HashMap;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+/// What the listener hands each user's subscribers.
+#[derive(Clone, Debug)]
+enum Msg {
+    /// A notification payload from the database.
+    Change(String),
+    /// Notifications may have been lost (the relay reconnected): read the feed.
+    CatchUp,
+}
 
 /// One user's channel: how many subscribers hold it, and where its events go.
 struct Channel {
     subscribers: usize,
-    events: broadcast::Sender<String>,
+    events: broadcast::Sender<Msg>,
 }
 
 pub struct Relay {
-    /// Verifies tokens (one transaction at a time: BEGIN/authenticate/my_channel/COMMIT).
-    verifier: tokio::sync::Mutex<Client>,
-    /// The single LISTEN connection.
-    listener: Client,
+    dsn: String,
+    /// Verifies tokens and reads the change feed (one transaction at a time).
+    queries: tokio::sync::Mutex<Option<Client>>,
+    /// The single LISTEN connection (None while reconnecting).
+    listener: tokio::sync::Mutex<Option<Client>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Sessions of live streams, and those the database says are revoked.
+    sessions: Mutex<HashMap<String, usize>>,
+    revoked: watch::Sender<HashSet<String>>,
+    /// Events a subscriber may fall behind before it is told to resync.
+    buffer: usize,
     pub forwarded: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+/// What a verified token gives a subscription.
+struct Grant {
+    channel: String,
+    exp: i64,
+    session: Option<String>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+async fn open(
+    dsn: &str,
+) -> Result<
+    (Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
+    tokio_postgres::Error,
+> {
+    tokio_postgres::connect(dsn, NoTls).await
 }
 
 impl Relay {
     pub async fn connect(dsn: &str) -> Result<Arc<Relay>, tokio_postgres::Error> {
-        let (verifier, vconn) = tokio_postgres::connect(dsn, NoTls).await?;
-        tokio::spawn(async move {
-            let _ = vconn.await;
-        });
-        let (listener, mut lconn) = tokio_postgres::connect(dsn, NoTls).await?;
+        Self::with_buffer(dsn, 4096).await
+    }
+
+    /// A relay whose subscribers may fall `buffer` events behind before they must resync.
+    pub async fn with_buffer(dsn: &str, buffer: usize) -> Result<Arc<Relay>, tokio_postgres::Error> {
         let relay = Arc::new(Relay {
-            verifier: tokio::sync::Mutex::new(verifier),
-            listener,
+            dsn: dsn.to_string(),
+            queries: tokio::sync::Mutex::new(None),
+            listener: tokio::sync::Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            revoked: watch::channel(HashSet::new()).0,
+            buffer,
             forwarded: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
         });
+        drop(relay.query_client().await?);
+        let ended = relay.connect_listener().await?;
+        tokio::spawn(supervise_listener(Arc::downgrade(&relay), ended));
         let weak = Arc::downgrade(&relay);
+        tokio::spawn(async move { watch_sessions(weak).await });
+        Ok(relay)
+    }
+
+    /// The query connection, reconnected when the database went away.
+    async fn query_client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, tokio_postgres::Error> {
+        let mut guard = self.queries.lock().await;
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+            let (client, conn) = open(&self.dsn).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            *guard = Some(client);
+        }
+        Ok(guard)
+    }
+
+    /// Connect the LISTEN connection, LISTEN on every channel in use, forward notifications, and
+    /// tell every subscriber to read the feed (notifications committed while no connection was
+    /// listening are only there). The receiver fires when the connection ends.
+    async fn connect_listener(self: &Arc<Self>) -> Result<tokio::sync::oneshot::Receiver<()>, tokio_postgres::Error> {
+        let (client, mut conn) = open(&self.dsn).await?;
+        let weak = Arc::downgrade(self);
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            while let Some(msg) = futures_util::future::poll_fn(|cx| lconn.poll_message(cx)).await {
-                let Ok(AsyncMessage::Notification(n)) = msg else { continue };
-                let Some(relay) = weak.upgrade() else { break };
+            while let Some(msg) = futures_util::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                let n = match msg {
+                    Ok(AsyncMessage::Notification(n)) => n,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                };
+                let Some(relay) = weak.upgrade() else { return };
                 let sender = relay.channels.lock().unwrap().get(n.channel()).map(|c| c.events.clone());
                 if let Some(sender) = sender {
-                    if sender.send(n.payload().to_string()).is_ok() {
+                    if sender.send(Msg::Change(n.payload().to_string())).is_ok() {
                         relay.forwarded.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
+            let _ = ended_tx.send(());
         });
-        Ok(relay)
+        let channels: Vec<String> = self.channels.lock().unwrap().keys().cloned().collect();
+        for ch in &channels {
+            client.batch_execute(&format!("LISTEN {}", quote_ident(ch))).await?;
+        }
+        *self.listener.lock().await = Some(client);
+        let senders: Vec<broadcast::Sender<Msg>> =
+            self.channels.lock().unwrap().values().map(|c| c.events.clone()).collect();
+        for s in senders {
+            let _ = s.send(Msg::CatchUp);
+        }
+        Ok(ended_rx)
     }
 
-    /// The channel of the token's user, or None when the database refuses the token.
-    pub async fn channel_for_token(&self, token: &str) -> Option<String> {
-        let client = self.verifier.lock().await;
+    /// What the token grants, or None when the database refuses it.
+    async fn grant(&self, token: &str) -> Option<Grant> {
+        let guard = self.query_client().await.ok()?;
+        let client = guard.as_ref()?;
         let result = async {
             client.batch_execute("BEGIN").await?;
             client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
-            let row = client.query_one("SELECT auth.my_channel()", &[]).await?;
+            let row = client
+                .query_one(
+                    "SELECT auth.my_channel(), (auth.jwt()->>'exp')::float8::int8, auth.jwt()->>'session_id'",
+                    &[],
+                )
+                .await?;
             client.batch_execute("COMMIT").await?;
-            Ok::<Option<String>, tokio_postgres::Error>(row.get(0))
+            Ok::<_, tokio_postgres::Error>(row)
         }
         .await;
         match result {
-            Ok(ch) => ch,
+            Ok(row) => Some(Grant { channel: row.get::<_, Option<String>>(0)?, exp: row.get(1), session: row.get(2) }),
             Err(_) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 None
@@ -83,22 +183,80 @@ impl Relay {
         }
     }
 
-    async fn subscribe(self: &Arc<Self>, channel: &str) -> Result<broadcast::Receiver<String>, tokio_postgres::Error> {
+    /// Up to 1000 of the token's user's changes after `after`, as the user (RLS and the
+    /// function's own checks apply). Err(Some(text)) carries a "resync needed" refusal.
+    async fn changes_since(
+        &self,
+        token: &str,
+        after: i64,
+    ) -> Result<Vec<(i64, String, String, Value)>, Option<String>> {
+        let guard = self.query_client().await.map_err(|_| None)?;
+        let client = guard.as_ref().ok_or(None)?;
+        let result = async {
+            client.batch_execute("BEGIN").await?;
+            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
+            let rows =
+                client.query("SELECT seq, tbl, op, keys FROM health_rls.changes_since($1, 1000)", &[&after]).await?;
+            client.batch_execute("COMMIT").await?;
+            Ok::<_, tokio_postgres::Error>(rows)
+        }
+        .await;
+        match result {
+            Ok(rows) => Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()),
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                let resync = e.code().is_some_and(|c| c.code() == "55000");
+                Err(resync.then(|| e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default()))
+            }
+        }
+    }
+
+    /// The last seq of the token's user (where a new stream without Last-Event-ID starts).
+    async fn last_seq(&self, token: &str) -> Option<i64> {
+        let guard = self.query_client().await.ok()?;
+        let client = guard.as_ref()?;
+        let result = async {
+            client.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await?;
+            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
+            let row = client.query_one("SELECT coalesce(max(seq), 0)::int8 FROM health_rls.changes", &[]).await?;
+            client.batch_execute("COMMIT").await?;
+            Ok::<i64, tokio_postgres::Error>(row.get(0))
+        }
+        .await;
+        if result.is_err() {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        result.ok()
+    }
+
+    async fn subscribe(self: &Arc<Self>, channel: &str) -> Result<broadcast::Receiver<Msg>, tokio_postgres::Error> {
         let (rx, first) = {
             let mut channels = self.channels.lock().unwrap();
             let entry = channels
                 .entry(channel.to_string())
-                .or_insert_with(|| Channel { subscribers: 0, events: broadcast::channel(4096).0 });
+                .or_insert_with(|| Channel { subscribers: 0, events: broadcast::channel(self.buffer).0 });
             entry.subscribers += 1;
             (entry.events.subscribe(), entry.subscribers == 1)
         };
         if first {
-            self.listener.batch_execute(&format!("LISTEN {}", quote_ident(channel))).await?;
+            if let Some(l) = self.listener.lock().await.as_ref() {
+                l.batch_execute(&format!("LISTEN {}", quote_ident(channel))).await?;
+            }
+            // (While reconnecting, the new connection LISTENs on every channel in the map.)
         }
         Ok(rx)
     }
 
-    async fn unsubscribe(self: Arc<Self>, channel: String) {
+    async fn unsubscribe(self: Arc<Self>, channel: String, session: Option<String>) {
+        if let Some(s) = session {
+            let mut sessions = self.sessions.lock().unwrap();
+            if let Some(n) = sessions.get_mut(&s) {
+                *n -= 1;
+                if *n == 0 {
+                    sessions.remove(&s);
+                }
+            }
+        }
         let last = {
             let mut channels = self.channels.lock().unwrap();
             match channels.get_mut(&channel) {
@@ -114,7 +272,9 @@ impl Relay {
             }
         };
         if last {
-            let _ = self.listener.batch_execute(&format!("UNLISTEN {}", quote_ident(&channel))).await;
+            if let Some(l) = self.listener.lock().await.as_ref() {
+                let _ = l.batch_execute(&format!("UNLISTEN {}", quote_ident(&channel))).await;
+            }
         }
     }
 
@@ -124,22 +284,183 @@ impl Relay {
     }
 }
 
+/// Reconnect the LISTEN connection whenever it ends (a database restart), for as long as the
+/// relay lives.
+async fn supervise_listener(relay: std::sync::Weak<Relay>, mut ended: tokio::sync::oneshot::Receiver<()>) {
+    loop {
+        let _ = (&mut ended).await;
+        loop {
+            let Some(r) = relay.upgrade() else { return };
+            *r.listener.lock().await = None;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Ok(next) = r.connect_listener().await {
+                r.reconnects.fetch_add(1, Ordering::Relaxed);
+                ended = next;
+                break;
+            }
+        }
+    }
+}
+
+/// Every half second: which sessions of live streams the database says are revoked.
+async fn watch_sessions(relay: std::sync::Weak<Relay>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(relay) = relay.upgrade() else { return };
+        let ids: Vec<String> = relay.sessions.lock().unwrap().keys().cloned().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let revoked = async {
+            let guard = relay.query_client().await.ok()?;
+            let rows = guard
+                .as_ref()?
+                .query(
+                    "SELECT id::text FROM auth.sessions WHERE id::text = ANY($1) AND revoked_at IS NOT NULL",
+                    &[&ids],
+                )
+                .await
+                .ok()?;
+            Some(rows.iter().map(|r| r.get::<_, String>(0)).collect::<HashSet<String>>())
+        }
+        .await;
+        if let Some(revoked) = revoked {
+            relay.revoked.send_if_modified(|current| {
+                let changed = *current != revoked;
+                *current = revoked;
+                changed
+            });
+        }
+    }
+}
+
 fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// Unsubscribes when the SSE stream is dropped (the client went away).
+/// One subscriber's stream; unsubscribes when dropped (the client went away).
 struct Subscription {
     relay: Arc<Relay>,
     channel: String,
-    rx: broadcast::Receiver<String>,
+    token: String,
+    exp: i64,
+    session: Option<String>,
+    rx: broadcast::Receiver<Msg>,
+    revoked: watch::Receiver<HashSet<String>>,
+    /// The last seq sent to this subscriber.
+    sent: i64,
+    pending: VecDeque<Event>,
+    done: bool,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         let relay = self.relay.clone();
         let channel = std::mem::take(&mut self.channel);
-        tokio::spawn(relay.unsubscribe(channel));
+        tokio::spawn(relay.unsubscribe(channel, self.session.take()));
+    }
+}
+
+impl Subscription {
+    /// Queue everything of the feed after `sent`, as change events (one per run of rows of one
+    /// table and operation).
+    async fn catch_up(&mut self) {
+        loop {
+            match self.relay.changes_since(&self.token, self.sent).await {
+                Ok(rows) if rows.is_empty() => return,
+                Ok(rows) => {
+                    let full = rows.len() == 1000;
+                    let mut run: Vec<(i64, String, String, Value)> = Vec::new();
+                    for row in rows {
+                        if run.last().is_some_and(|r| r.1 != row.1 || r.2 != row.2) {
+                            self.queue_run(std::mem::take(&mut run));
+                        }
+                        run.push(row);
+                    }
+                    self.queue_run(run);
+                    if !full {
+                        return;
+                    }
+                }
+                Err(Some(message)) => {
+                    let data = json!({"reason": message, "after_seq": self.sent}).to_string();
+                    self.pending.push_back(Event::default().event("resync").data(data));
+                    self.done = true;
+                    return;
+                }
+                Err(None) => return, // database away: the next CatchUp retries
+            }
+        }
+    }
+
+    fn queue_run(&mut self, run: Vec<(i64, String, String, Value)>) {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else { return };
+        let payload = json!({
+            "table": first.1, "op": first.2, "part": 1, "parts": 1, "seq_from": first.0, "seq_to": last.0,
+            "rows": run.iter().map(|r| r.3.clone()).collect::<Vec<_>>(), "replay": true,
+        });
+        self.sent = last.0;
+        self.pending.push_back(Event::default().event("change").id(last.0.to_string()).data(payload.to_string()));
+    }
+
+    /// A live notification: sent as is when it continues the last seq, dropped when already
+    /// sent, preceded by the feed when seqs are missing in between.
+    async fn live(&mut self, payload: String) {
+        let v: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+        let (Some(from), Some(to)) = (v["seq_from"].as_i64(), v["seq_to"].as_i64()) else {
+            self.pending.push_back(Event::default().event("change").data(payload)); // no seq (hand-sent)
+            return;
+        };
+        if to <= self.sent {
+            return; // already sent (from the feed)
+        }
+        if from > self.sent + 1 {
+            self.catch_up().await; // missed notifications: fill from the feed
+            if to <= self.sent || self.done {
+                return;
+            }
+        }
+        self.sent = to;
+        self.pending.push_back(Event::default().event("change").id(to.to_string()).data(payload));
+    }
+
+    fn end(&mut self, reason: &str) {
+        self.pending.push_back(Event::default().event("end").data(json!({"reason": reason}).to_string()));
+        self.done = true;
+    }
+
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if self.done {
+                return None;
+            }
+            let until_exp = Duration::from_secs(u64::try_from(self.exp - now()).unwrap_or(0));
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Ok(Msg::Change(payload)) => self.live(payload).await,
+                    Ok(Msg::CatchUp) => self.catch_up().await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let data = json!({"reason": "too slow: events were dropped", "after_seq": self.sent}).to_string();
+                        self.pending.push_back(Event::default().event("resync").data(data));
+                        self.done = true;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = tokio::time::sleep(until_exp) => self.end("token expired"),
+                changed = self.revoked.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    let revoked = self.session.as_ref().is_some_and(|s| self.revoked.borrow().contains(s));
+                    if revoked {
+                        self.end("session revoked");
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -151,32 +472,55 @@ async fn events(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response
     let Some(token) = bearer(&headers) else {
         return (StatusCode::UNAUTHORIZED, "missing bearer token\n").into_response();
     };
-    let Some(channel) = relay.channel_for_token(token).await else {
+    let Some(grant) = relay.grant(token).await else {
         return (StatusCode::UNAUTHORIZED, "invalid or expired token\n").into_response();
     };
-    let rx = match relay.subscribe(&channel).await {
+    let last_event_id =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    // LISTEN first, then decide where the stream starts: nothing committed in between is lost.
+    let rx = match relay.subscribe(&grant.channel).await {
         Ok(rx) => rx,
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "cannot listen\n").into_response(),
     };
-    let sub = Subscription { relay: relay.clone(), channel, rx };
-    Sse::new(event_stream(sub)).keep_alive(KeepAlive::default()).into_response()
-}
-
-fn event_stream(sub: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(sub, |mut sub| async move {
-        match sub.rx.recv().await {
-            Ok(payload) => Some((Ok(Event::default().event("change").data(payload)), sub)),
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                let note = format!("{{\"lagged\":{n}}}");
-                Some((Ok(Event::default().event("lagged").data(note)), sub))
-            }
-            Err(broadcast::error::RecvError::Closed) => None,
+    if let Some(s) = &grant.session {
+        *relay.sessions.lock().unwrap().entry(s.clone()).or_default() += 1;
+    }
+    let mut sub = Subscription {
+        relay: relay.clone(),
+        channel: grant.channel,
+        token: token.to_string(),
+        exp: grant.exp,
+        session: grant.session,
+        rx,
+        revoked: relay.revoked.subscribe(),
+        sent: 0,
+        pending: VecDeque::new(),
+        done: false,
+    };
+    match last_event_id {
+        Some(seq) => {
+            sub.sent = seq;
+            sub.catch_up().await;
         }
-    })
+        None => {
+            sub.sent = relay.last_seq(token).await.unwrap_or(0);
+            let ready = json!({"after_seq": sub.sent}).to_string();
+            sub.pending.push_back(Event::default().event("ready").id(sub.sent.to_string()).data(ready));
+        }
+    }
+    let stream = futures_util::stream::unfold(sub, |mut sub| async move {
+        sub.next_event().await.map(|e| (Ok::<Event, Infallible>(e), sub))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
 async fn healthz(State(relay): State<Arc<Relay>>) -> String {
-    format!("ok users={} forwarded={}\n", relay.listening(), relay.forwarded.load(Ordering::Relaxed))
+    format!(
+        "ok users={} forwarded={} reconnects={}\n",
+        relay.listening(),
+        relay.forwarded.load(Ordering::Relaxed),
+        relay.reconnects.load(Ordering::Relaxed)
+    )
 }
 
 pub fn router(relay: Arc<Relay>) -> Router {
