@@ -18,10 +18,10 @@ pub fn initial_status(asked: Option<&str>, can_sign: bool) -> Result<&'static st
     match asked {
         None => Ok(if can_sign { "current" } else { "previous" }),
         Some("revoked") => Err("a new key cannot be revoked (use auth.revoke_key)".into()),
-        Some("current") if !can_sign => {
-            Err("a key without private members cannot sign: add it as 'previous' (verification only) or 'standby'"
-                .into())
-        }
+        Some("current" | "standby") if !can_sign => Err(
+            "a key that cannot sign here (no private members, or an algorithm we only verify) can only be 'previous' (verification only)"
+                .into(),
+        ),
         Some(s) => STATUSES
             .iter()
             .find(|x| **x == s)
@@ -63,10 +63,12 @@ mod auth {
     /// Add a key; returns its kid. `status` NULL: `current` for a key that can sign (the former
     /// current key becomes `previous`), `previous` for a public key of another issuer.
     #[pg_extern(volatile)]
-    fn add_key(jwk: JsonB, status: default!(Option<&str>, "NULL")) -> String {
+    fn add_key(jwk: Option<JsonB>, status: default!(Option<&str>, "NULL")) -> String {
         let bad = |e: String| -> ! { error::bad_argument(format!("auth.add_key: {e}")) };
+        let jwk = jwk.unwrap_or_else(|| bad("jwk must not be NULL".into()));
         let parsed = keys::describe_jwk(&jwk.0).unwrap_or_else(|e| bad(e));
-        let can_sign = signing::has_private_part(&jwk.0);
+        // ES384 keys verify, but only ES256, EdDSA, RS*/PS* and HS* sign here.
+        let can_sign = signing::has_private_part(&jwk.0) && signing::signs(parsed.alg);
         if can_sign {
             SigningKey::from_jwk(&parsed.kid, parsed.alg, &jwk.0).unwrap_or_else(|e| bad(e));
         }
@@ -158,7 +160,7 @@ mod tests {
         assert_eq!(initial_status(None, true), Ok("current"));
         assert_eq!(initial_status(None, false), Ok("previous"));
         assert_eq!(initial_status(Some("standby"), true), Ok("standby"));
-        assert_eq!(initial_status(Some("standby"), false), Ok("standby"));
+        assert!(initial_status(Some("standby"), false).is_err(), "a standby key must be able to sign once rotated in");
         assert!(initial_status(Some("current"), false).unwrap_err().contains("cannot sign"));
         assert!(initial_status(Some("revoked"), true).is_err());
         assert!(initial_status(Some("active"), true).unwrap_err().contains("standby, current or previous"));

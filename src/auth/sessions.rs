@@ -34,7 +34,8 @@ pub struct Facts {
     pub used_at: Option<f64>,
 }
 
-/// Settings in seconds: lifetime, idle timeout (0 = off), reuse grace interval.
+/// Settings in seconds: lifetime, idle timeout (0 = off), reuse grace interval (a reuse this
+/// long after the first use or later revokes; with 0, every reuse does).
 pub fn verdict(f: Facts, lifetime: f64, idle: f64, grace: f64) -> Verdict {
     if f.session_revoked {
         return Verdict::Refuse("refresh token rejected: revoked session");
@@ -49,7 +50,7 @@ pub fn verdict(f: Facts, lifetime: f64, idle: f64, grace: f64) -> Verdict {
         return Verdict::Refuse("refresh token rejected: session idle too long (health_rls.session_idle_timeout)");
     }
     match f.used_at {
-        Some(used) if f.now - used > grace => {
+        Some(used) if f.now - used >= grace => {
             Verdict::RefuseAndRevoke("refresh token rejected: already used, the session is revoked (reuse detection)")
         }
         _ => Verdict::Rotate,
@@ -166,12 +167,28 @@ mod auth {
                 refused(why)
             }
             Verdict::Rotate => {
-                Spi::connect_mut(|c| {
+                // Mark it used; 0 rows means a concurrent request used it first (after our read):
+                // judged again as a reuse happening now.
+                let marked = Spi::connect_mut(|c| {
                     c.update(
-                        "UPDATE auth.refresh_tokens SET used_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1 AND used_at IS NULL",
+                        "UPDATE auth.refresh_tokens SET used_at = pg_catalog.now() \
+                          WHERE id OPERATOR(pg_catalog.=) $1 AND used_at IS NULL RETURNING id",
                         None,
                         &[id.into()],
-                    )?;
+                    )
+                    .map(|t| t.len())
+                })
+                .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.refresh_session: {e}")));
+                if marked == 0 && facts.used_at.is_none() {
+                    let concurrent = Facts { used_at: Some(facts.now), ..facts };
+                    if let Verdict::RefuseAndRevoke(why) =
+                        verdict(concurrent, f64::MAX, 0.0, seconds(&gucs::REFRESH_REUSE_INTERVAL))
+                    {
+                        revoker::revoke_session_now(session);
+                        refused(why);
+                    }
+                }
+                Spi::connect_mut(|c| {
                     c.update(
                         "UPDATE auth.sessions SET refreshed_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
                         None,

@@ -22,6 +22,11 @@ fn member(jwk: &Value, name: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| format!("JWK member \"{name}\" is not base64url"))
 }
 
+/// The algorithms we sign with (ES384 keys only verify).
+pub fn signs(alg: Algorithm) -> bool {
+    !matches!(alg, Algorithm::ES384)
+}
+
 /// Does this JWK carry private material (so it can sign)?
 pub fn has_private_part(jwk: &Value) -> bool {
     match jwk.get("kty").and_then(Value::as_str) {

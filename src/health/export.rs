@@ -29,7 +29,7 @@ fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
 }
 
 /// Every standard metric table, schema-qualified and quoted.
-fn metric_tables() -> Vec<String> {
+pub fn metric_tables() -> Vec<String> {
     Spi::connect(|c| {
         c.select(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
@@ -213,6 +213,16 @@ mod health {
                 owner,
             ),
             "samples": bundle_of(owner, &Filter::new(None, None, None)),
+            "shares": json_rows(
+                "SELECT id, owner_id, grantee_id, kinds, data_from, data_until, expires_at, created_at, revoked_at FROM health.shares \
+                  WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 ORDER BY created_at",
+                owner,
+            ),
+            "access_log": json_rows(
+                "SELECT at, owner_id, grantee_id, share_ids, kinds, row_count FROM health.access_log \
+                  WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 ORDER BY at",
+                owner,
+            ),
             "change_log": json_rows(
                 "SELECT seq, tbl, op, keys, at FROM health_rls.changes WHERE user_id OPERATOR(pg_catalog.=) $1 ORDER BY seq",
                 owner,
@@ -261,6 +271,14 @@ mod health {
                 format!("DELETE FROM {table} WHERE {owner_column} OPERATOR(pg_catalog.=) $1 RETURNING 1"),
             );
         }
+        run(
+            "health.shares".into(),
+            "DELETE FROM health.shares WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),
+        );
+        run(
+            "health.access_log".into(),
+            "DELETE FROM health.access_log WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),
+        );
         run(
             "health_rls.change_counters".into(),
             "DELETE FROM health_rls.change_counters WHERE user_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),

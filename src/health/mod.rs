@@ -8,6 +8,8 @@ mod ingest;
 mod plan;
 mod rules;
 mod sample;
+mod share_window;
+mod sharing;
 mod table;
 mod timestamp;
 mod trigger;

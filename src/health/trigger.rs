@@ -213,7 +213,7 @@ pub unsafe fn normalize_row(td: &pg_sys::TriggerData) -> pg_sys::HeapTuple {
         .resolve_unit(unit_text, Platform::Catalog, rule.unit)
         .unwrap_or_else(|| raise(Invalid::UnknownUnit { kind: kind.to_string(), unit: unit_text.to_string() }));
     let canonical = rules::normalize_unit(kind, rule, value, unit).unwrap_or_else(|e| raise(e));
-    if unit == rule.unit && canonical == value {
+    if unit == rule.unit && canonical == value && unit_text == rule.unit.code() {
         return tuple; // already canonical: store the row as it came
     }
     let mut columns = [value_att.get() as i32, unit_att.get() as i32];

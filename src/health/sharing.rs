@@ -1,0 +1,298 @@
+//! Sharing with consent, and a log of who looked (docs/sharing.md).
+//!
+//! An owner shares chosen kinds of samples, recorded inside a window, with one grantee until an
+//! expiry (FHIR Consent's actor, dataPeriod and period). The metric tables stay owner-only: a
+//! grantee has no policy on them, so `health.shared_samples` — which writes `health.access_log`
+//! before it returns a row — is the only way to read shared data. These functions run as the
+//! extension owner, so RLS does not filter for them: every statement names the caller.
+
+use crate::auth::identity;
+use crate::error::{self, Code};
+use crate::pg::spi::select_one;
+use crate::pg::uuid::{from_pg, to_pg};
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+
+use super::share_window::{Grant, Share};
+
+extension_sql_file!("../../sql/sharing.sql", name = "sharing", requires = ["health_catalog"]);
+
+fn caller(what: &str) -> uuid::Uuid {
+    identity::current_sub().unwrap_or_else(|| {
+        error::not_authorized(format!("{what}: no authenticated user (call auth.authenticate first)"))
+    })
+}
+
+fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
+    error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{what}: {e}"))
+}
+
+/// The active shares `owner` gave `grantee` (not revoked, not expired), as of the statement.
+fn active_shares(owner: uuid::Uuid, grantee: uuid::Uuid) -> Vec<Share> {
+    Spi::connect(|c| {
+        c.select(
+            "SELECT id, kinds, data_from, data_until FROM health.shares \
+              WHERE owner_id OPERATOR(pg_catalog.=) $1 AND grantee_id OPERATOR(pg_catalog.=) $2 AND revoked_at IS NULL \
+                AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())",
+            None,
+            &[to_pg(owner).into(), to_pg(grantee).into()],
+        )
+        .unwrap_or_else(|e| spi_failed("reading shares", e))
+        .filter_map(|r| {
+            Some(Share {
+                id: from_pg(r.get::<pgrx::Uuid>(1).ok().flatten()?),
+                kinds: r.get::<Vec<String>>(2).ok().flatten()?,
+                from: r.get::<TimestampWithTimeZone>(3).ok().flatten(),
+                until: r.get::<TimestampWithTimeZone>(4).ok().flatten(),
+            })
+        })
+        .collect()
+    })
+}
+
+/// One row of `health.shared_samples`.
+type SharedRow = (i64, String, f64, String, TimestampWithTimeZone, Option<TimestampWithTimeZone>, Option<String>);
+
+#[pg_schema]
+mod health {
+    use super::*;
+    use pgrx::JsonB;
+
+    /// Let `grantee` read the caller's samples of `kinds` recorded inside [data_from, data_until]
+    /// until `expires_at`. Returns the share's id.
+    #[pg_extern(volatile, security_definer)]
+    fn share(
+        grantee: Option<pgrx::Uuid>,
+        kinds: Option<Vec<String>>,
+        data_from: default!(Option<TimestampWithTimeZone>, "NULL"),
+        data_until: default!(Option<TimestampWithTimeZone>, "NULL"),
+        expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
+    ) -> pgrx::Uuid {
+        let owner = caller("health.share");
+        let bad = |m: &str| -> ! { error::bad_argument(format!("health.share: {m}")) };
+        let grantee = grantee.map(from_pg).unwrap_or_else(|| bad("grantee must not be NULL"));
+        if grantee == owner {
+            bad("you cannot share with yourself");
+        }
+        let kinds = kinds.filter(|k| !k.is_empty()).unwrap_or_else(|| bad("kinds must name at least one kind"));
+        let unknown: Vec<String> = Spi::connect(|c| {
+            c.select(
+                "SELECT k FROM pg_catalog.unnest($1::pg_catalog.text[]) AS k \
+                  WHERE NOT EXISTS (SELECT 1 FROM health.metric_kinds m WHERE m.code OPERATOR(pg_catalog.=) k)",
+                None,
+                &[kinds.clone().into()],
+            )
+            .unwrap_or_else(|e| spi_failed("health.share", e))
+            .filter_map(|r| r.get::<String>(1).ok().flatten())
+            .collect()
+        });
+        if !unknown.is_empty() {
+            bad(&format!("unknown kind(s) {} (see health.metric_kinds)", unknown.join(", ")));
+        }
+        if let (Some(f), Some(u)) = (data_from, data_until) {
+            if f > u {
+                bad("the data window ends before it starts (data_from > data_until)");
+            }
+        }
+        let exists = select_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM auth.users WHERE id OPERATOR(pg_catalog.=) $1)",
+            &[to_pg(grantee).into()],
+        )
+        .unwrap_or(false);
+        if !exists {
+            bad("no such user to share with");
+        }
+        if expires_at.is_some_and(|e| {
+            select_one::<bool>("SELECT $1 OPERATOR(pg_catalog.<=) pg_catalog.now()", &[e.into()]).unwrap_or(true)
+        }) {
+            bad("expires_at is already past");
+        }
+        let id = uuid::Uuid::new_v4();
+        Spi::connect_mut(|c| {
+            c.update(
+                "INSERT INTO health.shares (id, owner_id, grantee_id, kinds, data_from, data_until, expires_at) \
+                 VALUES ($1, $2, $3, (SELECT pg_catalog.array_agg(DISTINCT k ORDER BY k) FROM pg_catalog.unnest($4::pg_catalog.text[]) k), $5, $6, $7)",
+                None,
+                &[
+                    to_pg(id).into(),
+                    to_pg(owner).into(),
+                    to_pg(grantee).into(),
+                    kinds.into(),
+                    data_from.into(),
+                    data_until.into(),
+                    expires_at.into(),
+                ],
+            )
+            .map(|_| ())
+        })
+        .unwrap_or_else(|e| spi_failed("health.share", e));
+        to_pg(id)
+    }
+
+    /// End a share the caller gave (at once: the next read and the next event are refused).
+    #[pg_extern(volatile, security_definer)]
+    fn revoke_share(share_id: Option<pgrx::Uuid>) {
+        let owner = caller("health.revoke_share");
+        let id = share_id.unwrap_or_else(|| error::bad_argument("health.revoke_share: share_id must not be NULL"));
+        let n = Spi::connect_mut(|c| {
+            c.update(
+                "UPDATE health.shares SET revoked_at = pg_catalog.clock_timestamp() \
+                  WHERE id OPERATOR(pg_catalog.=) $1 AND owner_id OPERATOR(pg_catalog.=) $2 AND revoked_at IS NULL RETURNING id",
+                None,
+                &[id.into(), to_pg(owner).into()],
+            )
+            .map(|t| t.len())
+        })
+        .unwrap_or_else(|e| spi_failed("health.revoke_share", e));
+        if n == 0 {
+            error::raise(Code::ERRCODE_UNDEFINED_OBJECT, "health.revoke_share: no active share of yours with that id");
+        }
+    }
+
+    /// The shares the caller gave and received (nobody else's).
+    #[pg_extern(stable, security_definer)]
+    fn shares() -> TableIterator<'static, (name!(share, JsonB),)> {
+        let me = caller("health.shares");
+        let rows: Vec<(JsonB,)> = Spi::connect(|c| {
+            c.select(
+                "SELECT pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object( \
+                        'direction', CASE WHEN s.owner_id OPERATOR(pg_catalog.=) $1 THEN 'given' ELSE 'received' END, \
+                        'active', s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at OPERATOR(pg_catalog.>) pg_catalog.now())) \
+                   FROM health.shares s WHERE s.owner_id OPERATOR(pg_catalog.=) $1 OR s.grantee_id OPERATOR(pg_catalog.=) $1 \
+                  ORDER BY s.created_at DESC, s.id",
+                None,
+                &[to_pg(me).into()],
+            )
+            .unwrap_or_else(|e| spi_failed("health.shares", e))
+            .filter_map(|r| Some((r.get::<JsonB>(1).ok().flatten()?,)))
+            .collect()
+        });
+        TableIterator::new(rows)
+    }
+
+    /// The owner's samples the caller may see under its active shares — nothing else — and a
+    /// record of the read in health.access_log (when it returns rows). 42501 without an
+    /// active share.
+    // pgrx needs the row type spelled out in the signature (it reads the names from it).
+    #[allow(clippy::type_complexity)]
+    #[pg_extern(volatile, security_definer)]
+    fn shared_samples(
+        owner: Option<pgrx::Uuid>,
+        kind: default!(Option<String>, "NULL"),
+        from: default!(Option<TimestampWithTimeZone>, "NULL"),
+        until: default!(Option<TimestampWithTimeZone>, "NULL"),
+    ) -> TableIterator<
+        'static,
+        (
+            name!(id, i64),
+            name!(kind, String),
+            name!(value, f64),
+            name!(unit, String),
+            name!(recorded_at, TimestampWithTimeZone),
+            name!(ended_at, Option<TimestampWithTimeZone>),
+            name!(source, Option<String>),
+        ),
+    > {
+        let me = caller("health.shared_samples");
+        let owner =
+            owner.map(from_pg).unwrap_or_else(|| error::bad_argument("health.shared_samples: owner must not be NULL"));
+        if let (Some(f), Some(u)) = (from, until) {
+            if f > u {
+                error::bad_argument("health.shared_samples: from > until");
+            }
+        }
+        let shares = active_shares(owner, me);
+        if shares.is_empty() {
+            error::raise(
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "health.shared_samples: no active share from this owner to you",
+            );
+        }
+        let grant = Grant::new(&shares, kind.as_deref(), from, until);
+        let mut rows: Vec<SharedRow> = Vec::new();
+        for table in crate::health::export::metric_tables() {
+            // One statement per table; the window of each share is applied in SQL (an OR of the
+            // shares' conditions), the caller's filters on top.
+            let (condition, args) = grant.sql_condition(3);
+            if condition.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT id::pg_catalog.int8, kind::pg_catalog.text, value::pg_catalog.float8, unit::pg_catalog.text, recorded_at, ended_at, source::pg_catalog.text \
+                   FROM {table} WHERE user_id OPERATOR(pg_catalog.=) $1 AND ({condition}) \
+                    AND ($2::pg_catalog.text IS NULL OR kind OPERATOR(pg_catalog.=) $2) ORDER BY recorded_at, id"
+            );
+            let mut all_args: Vec<pgrx::datum::DatumWithOid> = vec![to_pg(owner).into(), kind.clone().into()];
+            all_args.extend(args.into_iter().map(|a| a.into_datum_with_oid()));
+            Spi::connect(|c| {
+                let found = c.select(&sql, None, &all_args).unwrap_or_else(|e| spi_failed("health.shared_samples", e));
+                for r in found {
+                    if let (Some(id), Some(k), Some(v), Some(u), Some(at)) = (
+                        r.get::<i64>(1).ok().flatten(),
+                        r.get::<String>(2).ok().flatten(),
+                        r.get::<f64>(3).ok().flatten(),
+                        r.get::<String>(4).ok().flatten(),
+                        r.get::<TimestampWithTimeZone>(5).ok().flatten(),
+                    ) {
+                        rows.push((id, k, v, u, at, r.get(6).ok().flatten(), r.get(7).ok().flatten()));
+                    }
+                }
+            });
+        }
+        if !rows.is_empty() {
+            let mut kinds: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+            kinds.sort();
+            kinds.dedup();
+            let ids: Vec<pgrx::Uuid> = shares.iter().map(|s| to_pg(s.id)).collect();
+            Spi::connect_mut(|c| {
+                c.update(
+                    "INSERT INTO health.access_log (owner_id, grantee_id, share_ids, kinds, row_count) VALUES ($1, $2, $3, $4, $5)",
+                    None,
+                    &[to_pg(owner).into(), to_pg(me).into(), ids.into(), kinds.into(), (rows.len() as i32).into()],
+                )
+                .map(|_| ())
+            })
+            .unwrap_or_else(|e| spi_failed("health.shared_samples: logging the read", e));
+        }
+        TableIterator::new(rows)
+    }
+
+    /// Who read the caller's shared samples, when, what and how many.
+    #[allow(clippy::type_complexity)]
+    #[pg_extern(stable, security_definer)]
+    fn my_access_log() -> TableIterator<
+        'static,
+        (
+            name!(at, TimestampWithTimeZone),
+            name!(grantee_id, pgrx::Uuid),
+            name!(grantee_email, Option<String>),
+            name!(share_ids, Vec<pgrx::Uuid>),
+            name!(kinds, Vec<String>),
+            name!(row_count, i32),
+        ),
+    > {
+        let me = caller("health.my_access_log");
+        let rows: Vec<_> = Spi::connect(|c| {
+            c.select(
+                "SELECT l.at, l.grantee_id, u.email, l.share_ids, l.kinds, l.row_count FROM health.access_log l \
+                   LEFT JOIN auth.users u ON u.id OPERATOR(pg_catalog.=) l.grantee_id \
+                  WHERE l.owner_id OPERATOR(pg_catalog.=) $1 ORDER BY l.at DESC, l.id DESC",
+                None,
+                &[to_pg(me).into()],
+            )
+            .unwrap_or_else(|e| spi_failed("health.my_access_log", e))
+            .filter_map(|r| {
+                Some((
+                    r.get::<TimestampWithTimeZone>(1).ok().flatten()?,
+                    r.get::<pgrx::Uuid>(2).ok().flatten()?,
+                    r.get::<String>(3).ok().flatten(),
+                    r.get::<Vec<pgrx::Uuid>>(4).ok().flatten()?,
+                    r.get::<Vec<String>>(5).ok().flatten()?,
+                    r.get::<i32>(6).ok().flatten()?,
+                ))
+            })
+            .collect()
+        });
+        TableIterator::new(rows)
+    }
+}
