@@ -281,3 +281,64 @@ async fn samples_updated_and_deleted_by_ingest_are_announced_to_their_owner_only
     let heard_by_other = drain(&mut other_rx, Duration::from_millis(300), Duration::from_secs(2)).await;
     assert!(heard_by_other.is_empty(), "another user hears nothing: {heard_by_other:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grantees_hear_shared_samples_until_the_share_is_revoked() {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS rt_shared; SELECT health.create_metric_table('public.rt_shared');
+             DELETE FROM auth.users WHERE email IN ('owner-rt@example.com', 'grantee-rt@example.com');
+             SELECT auth.sign_up('owner-rt@example.com', 'owner password');
+             SELECT auth.sign_up('grantee-rt@example.com', 'grantee password');",
+        )
+        .await
+        .unwrap();
+    let session = |email: &'static str, password: &'static str| {
+        let admin = &admin;
+        async move {
+            let s: serde_json::Value =
+                admin.query_one("SELECT auth.start_session($1, $2)", &[&email, &password]).await.unwrap().get(0);
+            (s["access_token"].as_str().unwrap().to_string(), s["user"]["id"].as_str().unwrap().to_string())
+        }
+    };
+    let (owner_token, owner_id) = session("owner-rt@example.com", "owner password").await;
+    let (grantee_token, grantee_id) = session("grantee-rt@example.com", "grantee password").await;
+    let (listener, mut rx) = connect_listening().await;
+    let ch = channel_of(&listener, &grantee_token).await;
+    listener.batch_execute(&format!("LISTEN \"{ch}\"")).await.unwrap();
+
+    let w = connect().await;
+    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    w.query_one("SELECT auth.authenticate($1)", &[&owner_token]).await.unwrap();
+    let share_id: uuid::Uuid =
+        w.query_one("SELECT health.share($1::text::uuid, '{heart_rate}')", &[&grantee_id]).await.unwrap().get(0);
+    w.batch_execute("COMMIT").await.unwrap();
+    let batch = serde_json::json!([
+        {"kind": "heart_rate", "value": 61, "unit": "/min", "recorded_at": "2026-11-24T08:00:00Z"},
+        {"kind": "steps", "value": 100, "unit": "{steps}", "recorded_at": "2026-11-24T08:00:00Z"}]);
+    let written = ingest(&w, &owner_token, "rt_shared", batch).await;
+    let got = drain(&mut rx, Duration::from_millis(800), Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "one event: the shared kind only: {got:?}");
+    let v: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
+    assert_eq!(v["shared_by"], owner_id.as_str(), "says whose data it is");
+    assert_eq!(ids_in(&got, "INSERT"), vec![written[0].1], "the heart rate, not the steps");
+    assert!(v.get("seq_from").is_none(), "not part of the grantee's own feed");
+    assert!(!got[0].1.contains("\"value\""), "keys only");
+
+    // Revoked: the next write is not told to the grantee.
+    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    w.query_one("SELECT auth.authenticate($1)", &[&owner_token]).await.unwrap();
+    w.execute("SELECT health.revoke_share($1)", &[&share_id]).await.unwrap();
+    w.batch_execute("COMMIT").await.unwrap();
+    ingest(
+        &w,
+        &owner_token,
+        "rt_shared",
+        serde_json::json!([{"kind": "heart_rate", "value": 62, "unit": "/min", "recorded_at": "2026-11-24T09:00:00Z"}]),
+    )
+    .await;
+    let after = drain(&mut rx, Duration::from_millis(800), Duration::from_secs(3)).await;
+    assert!(after.is_empty(), "revocation stops the events at once: {after:?}");
+}

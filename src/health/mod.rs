@@ -21,6 +21,7 @@ use pgrx::prelude::*;
 pub fn init() {
     catalog::init();
     trigger::init();
+    crate::realtime::set_fanout(sharing::fanout);
 }
 
 // 0.2.0's kinds and the platforms' unit spellings.

@@ -120,3 +120,78 @@ mod tests {
         assert_eq!(max, Some(10), "placeholders match the arguments");
     }
 }
+
+/// A share as the realtime fan-out sees it: times in µs since the epoch.
+#[derive(Clone, Debug)]
+pub struct LiveShare {
+    pub grantee: uuid::Uuid,
+    pub kinds: Vec<String>,
+    pub from_us: Option<i64>,
+    pub until_us: Option<i64>,
+}
+
+/// The announced rows (JSON keys with `kind` and `recorded_at`) each grantee may hear about, by
+/// the same rule `shared_samples` reads with. Rows without both keys are never shared.
+pub fn shared_items(shares: &[LiveShare], items: &[String]) -> Vec<(uuid::Uuid, Vec<String>)> {
+    let facts: Vec<Option<(String, i64)>> = items
+        .iter()
+        .map(|i| {
+            let v: serde_json::Value = serde_json::from_str(i).ok()?;
+            let kind = v.get("kind")?.as_str()?.to_string();
+            let at = super::timestamp::parse(v.get("recorded_at")?.as_str()?)?.unix_us;
+            Some((kind, at))
+        })
+        .collect();
+    let mut out: Vec<(uuid::Uuid, Vec<String>)> = Vec::new();
+    for share in shares {
+        let allowed = |(kind, at): &(String, i64)| {
+            share.kinds.iter().any(|k| k == kind)
+                && share.from_us.is_none_or(|f| *at >= f)
+                && share.until_us.is_none_or(|u| *at <= u)
+        };
+        let rows: Vec<String> =
+            items.iter().zip(&facts).filter(|(_, f)| f.as_ref().is_some_and(allowed)).map(|(i, _)| i.clone()).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        match out.iter_mut().find(|(g, _)| *g == share.grantee) {
+            Some((_, existing)) => {
+                existing.extend(rows.into_iter().filter(|r| !existing.contains(r)).collect::<Vec<_>>())
+            }
+            None => out.push((share.grantee, rows)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    fn grantees_hear_only_the_kinds_and_window_they_were_given() {
+        let g = uuid::Uuid::from_u128(7);
+        let h = uuid::Uuid::from_u128(8);
+        let t = |s: &str| crate::health::timestamp::parse(s).unwrap().unix_us;
+        let shares = [
+            LiveShare {
+                grantee: g,
+                kinds: vec!["heart_rate".into()],
+                from_us: Some(t("2026-11-24T00:00:00Z")),
+                until_us: None,
+            },
+            LiveShare { grantee: h, kinds: vec!["steps".into()], from_us: None, until_us: None },
+        ];
+        let items = vec![
+            r#"{"id":1,"kind":"heart_rate","recorded_at":"2026-11-24T08:00:00+00:00"}"#.to_string(),
+            r#"{"id":2,"kind":"heart_rate","recorded_at":"2026-11-20T08:00:00+00:00"}"#.to_string(),
+            r#"{"id":3,"kind":"steps","recorded_at":"2026-11-24T08:00:00+00:00"}"#.to_string(),
+            r#"{"id":4}"#.to_string(),
+        ];
+        let out = shared_items(&shares, &items);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], (g, vec![items[0].clone()]), "inside the window and the kinds only");
+        assert_eq!(out[1], (h, vec![items[2].clone()]));
+        assert!(shared_items(&[], &items).is_empty());
+    }
+}

@@ -13,7 +13,39 @@ use crate::pg::uuid::{from_pg, to_pg};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
-use super::share_window::{Grant, Share};
+use super::share_window::{shared_items, Grant, LiveShare, Share};
+
+/// The realtime fan-out (registered at load): an owner's announced rows go to the grantees of its
+/// active shares too, filtered by each share's kinds and window. Revoked and expired shares are
+/// not read, so their grantees hear nothing from the next statement on.
+pub fn fanout(owner: &uuid::Uuid, items: &[String]) -> Vec<(uuid::Uuid, Vec<String>)> {
+    let shares: Vec<LiveShare> = Spi::connect(|c| {
+        c.select(
+            "SELECT grantee_id, kinds, (pg_catalog.date_part('epoch', data_from)::pg_catalog.numeric * 1000000)::pg_catalog.int8, \
+                    (pg_catalog.date_part('epoch', data_until)::pg_catalog.numeric * 1000000)::pg_catalog.int8 \
+               FROM health.shares WHERE owner_id OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL \
+                AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())",
+            None,
+            &[to_pg(*owner).into()],
+        )
+        .map(|rows| {
+            rows.filter_map(|r| {
+                Some(LiveShare {
+                    grantee: from_pg(r.get::<pgrx::Uuid>(1).ok().flatten()?),
+                    kinds: r.get::<Vec<String>>(2).ok().flatten()?,
+                    from_us: r.get::<i64>(3).ok().flatten(),
+                    until_us: r.get::<i64>(4).ok().flatten(),
+                })
+            })
+            .collect()
+        })
+        .unwrap_or_default()
+    });
+    if shares.is_empty() {
+        return Vec::new();
+    }
+    shared_items(&shares, items)
+}
 
 extension_sql_file!("../../sql/sharing.sql", name = "sharing", requires = ["health_catalog"]);
 

@@ -17,6 +17,12 @@ mod transition;
 mod trigger;
 
 pub use setup::{enable, KeyColumns, Payload};
+pub use trigger::Fanout;
+
+/// Let `fanout` name who else hears an owner's rows (set once, at load).
+pub fn set_fanout(fanout: Fanout) {
+    let _ = trigger::FANOUT.set(fanout);
+}
 
 pub fn init() {
     feed::init();

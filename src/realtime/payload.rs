@@ -19,10 +19,36 @@ pub fn pack_payloads(
     first_seq: Option<i64>,
     limit: usize,
 ) -> Vec<String> {
+    pack(table, op, items, id_key, first_seq, None, limit)
+}
+
+/// `pack_payloads` for rows of another user shared with the listener: `"shared_by":"<owner>"`,
+/// no seqs (shared rows are not in the listener's own change feed).
+pub fn pack_shared_payloads(
+    table: &str,
+    op: &str,
+    items: &[String],
+    id_key: &str,
+    owner: &uuid::Uuid,
+    limit: usize,
+) -> Vec<String> {
+    pack(table, op, items, id_key, None, Some(owner), limit)
+}
+
+fn pack(
+    table: &str,
+    op: &str,
+    items: &[String],
+    id_key: &str,
+    first_seq: Option<i64>,
+    shared_by: Option<&uuid::Uuid>,
+    limit: usize,
+) -> Vec<String> {
+    let shared = shared_by.map(|o| format!("\"shared_by\":\"{o}\",")).unwrap_or_default();
     let head = |part: usize, parts: usize, seq: Option<(i64, i64)>| {
         let seq = seq.map(|(a, b)| format!("\"seq_from\":{a},\"seq_to\":{b},")).unwrap_or_default();
         format!(
-            "{{\"table\":{},\"op\":{},\"part\":{part},\"parts\":{parts},{seq}\"rows\":[",
+            "{{\"table\":{},\"op\":{},\"part\":{part},\"parts\":{parts},{shared}{seq}\"rows\":[",
             serde_json::Value::from(table),
             serde_json::Value::from(op)
         )
@@ -90,6 +116,16 @@ mod tests {
             ids.extend(v["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()));
         }
         assert_eq!(ids, (0..5000).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn shared_rows_name_their_owner_and_carry_no_seq() {
+        let owner = uuid::Uuid::nil();
+        let p = pack_shared_payloads("public.m", "INSERT", &["{\"id\":1}".to_string()], "id", &owner, PAYLOAD_LIMIT);
+        assert_eq!(
+            p,
+            [format!("{{\"table\":\"public.m\",\"op\":\"INSERT\",\"part\":1,\"parts\":1,\"shared_by\":\"{owner}\",\"rows\":[{{\"id\":1}}]}}")]
+        );
     }
 
     #[test]

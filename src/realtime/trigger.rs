@@ -3,12 +3,18 @@
 //! split under NOTIFY's size limit) per statement, at commit.
 use super::changelog;
 use super::channel::channel_of;
-use super::payload::{pack_payloads, PAYLOAD_LIMIT};
+use super::payload::{pack_payloads, pack_shared_payloads, PAYLOAD_LIMIT};
 use super::transition;
 use crate::pg::notify::notify;
 use crate::pg::relation::qualified_name;
 use crate::pg::uuid::from_pg;
 use pgrx::prelude::*;
+
+/// Who else hears an owner's rows: (grantee, the rows it may see). Registered by the module that
+/// knows about sharing (realtime knows no share, as it knows no metric table).
+pub type Fanout = fn(&uuid::Uuid, &[String]) -> Vec<(uuid::Uuid, Vec<String>)>;
+
+pub static FANOUT: std::sync::OnceLock<Fanout> = std::sync::OnceLock::new();
 
 /// Queue one owner's rows of a statement on the owner's channel (delivered at commit): one
 /// notification, or several parts when the rows do not fit in one. Returns the parts sent.
@@ -60,6 +66,15 @@ fn realtime_notify<'a>(
         // Logged first (same transaction), so the notification can name the seqs it carries.
         let first_seq = changelog::log(&owner, &table, op, items);
         send(&owner, &table, op, &id_key, items, Some(first_seq));
+        // Users the owner shares these rows with hear them too (keys only, on their channel).
+        if let Some(fanout) = FANOUT.get() {
+            for (grantee, shared) in fanout(&owner, items) {
+                let channel = channel_of(&grantee);
+                for p in pack_shared_payloads(&table, op, &shared, &id_key, &owner, PAYLOAD_LIMIT) {
+                    notify(&channel, &p);
+                }
+            }
+        }
     }
     Ok(None)
 }
