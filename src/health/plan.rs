@@ -726,3 +726,122 @@ mod tests {
         assert_eq!(plan.rows[0].unit, "kg");
     }
 }
+
+/// Every seeded alias of `sql/vocabulary.sql`, read as the database reads them: each names a
+/// unit we know, and the conversions the platforms need come out right.
+#[cfg(test)]
+mod seeded_aliases {
+    use super::*;
+    use crate::health::rules::KindRule;
+    use serde_json::json;
+
+    /// (alias, platform, unit) rows of the seed, parsed from the SQL file itself.
+    fn seeded() -> Vec<(String, String, Option<String>)> {
+        let sql = include_str!("../../sql/vocabulary.sql");
+        let start = sql.find("INSERT INTO health.unit_aliases").expect("alias seed");
+        sql[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.trim_start().starts_with('('))
+            .map(|l| {
+                let fields: Vec<&str> = l.trim().trim_start_matches('(').split(", ").collect();
+                let text = |f: &str| f.trim_matches('\'').to_string();
+                let unit = (fields[2] != "NULL").then(|| text(fields[2]));
+                (text(fields[0]), text(fields[1]), unit)
+            })
+            .collect()
+    }
+
+    fn catalog() -> Catalog {
+        let rule = |unit: &str, min: f64, max: f64, molar: Option<f64>| KindRule {
+            unit: Unit::parse(unit).unwrap(),
+            min: Some(min),
+            max: Some(max),
+            molar_mass: molar,
+        };
+        let mut kinds = HashMap::new();
+        kinds.insert("heart_rate".to_string(), rule("/min", 20.0, 300.0, None));
+        kinds.insert("oxygen_saturation".to_string(), rule("%", 20.0, 100.0, None));
+        kinds.insert("active_energy".to_string(), rule("kcal", 0.0, 1e6, None));
+        kinds.insert("body_height".to_string(), rule("cm", 20.0, 280.0, None));
+        kinds.insert("body_weight".to_string(), rule("kg", 0.2, 700.0, None));
+        kinds.insert("blood_glucose".to_string(), rule("mmol/L", 0.1, 150.0, Some(180.16)));
+        kinds.insert("body_temperature".to_string(), rule("Cel", 10.0, 50.0, None));
+        kinds.insert("steps".to_string(), rule("{steps}", 0.0, 1e6, None));
+        kinds.insert("sleep_duration".to_string(), rule("h", 0.0, 24.0, None));
+        kinds.insert("vo2_max".to_string(), rule("mL/min/kg", 5.0, 100.0, None));
+        let hk = |n: &str| format!("HKQuantityTypeIdentifier{n}");
+        let names: Vec<(String, &str)> = vec![
+            (hk("HeartRate"), "heart_rate"),
+            (hk("OxygenSaturation"), "oxygen_saturation"),
+            (hk("ActiveEnergyBurned"), "active_energy"),
+            (hk("Height"), "body_height"),
+            (hk("BodyMass"), "body_weight"),
+            (hk("BloodGlucose"), "blood_glucose"),
+            (hk("BodyTemperature"), "body_temperature"),
+            (hk("StepCount"), "steps"),
+            (hk("VO2Max"), "vo2_max"),
+            ("HKCategoryTypeIdentifierSleepAnalysis".to_string(), "sleep_duration"),
+        ];
+        let hk_names: Vec<(&str, &str)> = names.iter().map(|(a, k)| (a.as_str(), *k)).collect();
+        let aliases = seeded();
+        let alias_refs: Vec<(&str, &str, Option<&str>)> =
+            aliases.iter().map(|(a, p, u)| (a.as_str(), p.as_str(), u.as_deref())).collect();
+        Catalog::from_rules(kinds).with_names(
+            &hk_names,
+            &[("WeightRecord", "body_weight"), ("HeightRecord", "body_height")],
+            &alias_refs,
+        )
+    }
+
+    fn value(kind: &str, v: f64, unit: &str) -> f64 {
+        let batch = [json!({"kind": kind, "value": v, "unit": unit, "recorded_at": "2026-11-24T08:00:00Z"})];
+        let cat = catalog();
+        let plan = Plan::new(&batch, Uuid::nil(), &cat).unwrap();
+        assert!(plan.refused.is_empty(), "{kind} {v} {unit}: {}", plan.refused[0].rejection.reason);
+        plan.rows[0].value
+    }
+
+    #[test]
+    fn every_seeded_alias_names_a_known_unit() {
+        let aliases = seeded();
+        assert!(aliases.len() >= 45, "the seed was read ({} rows)", aliases.len());
+        for (alias, platform, unit) in &aliases {
+            assert!(["any", "healthkit", "health_connect"].contains(&platform.as_str()), "{alias}: {platform}");
+            if let Some(u) = unit {
+                assert!(Unit::parse(u).is_some(), "{alias} ({platform}) maps to unknown unit {u}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_platforms_conversions() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        let hk = |n: &str| format!("HKQuantityTypeIdentifier{n}");
+        assert_eq!(value(&hk("OxygenSaturation"), 0.97, "%"), 97.0, "HealthKit's % is a fraction");
+        assert_eq!(value("oxygen_saturation", 97.0, "%"), 97.0);
+        assert_eq!(value(&hk("HeartRate"), 1.2, "count/s"), 72.0);
+        assert_eq!(value(&hk("HeartRate"), 61.0, "count/min"), 61.0);
+        assert_eq!(value("heart_rate", 70.0, "bpm"), 70.0);
+        assert_eq!(value(&hk("ActiveEnergyBurned"), 250.0, "Cal"), 250.0);
+        assert!(close(value(&hk("ActiveEnergyBurned"), 418.4, "kJ"), 100.0));
+        assert_eq!(value(&hk("Height"), 6.0, "ft"), 182.88);
+        assert_eq!(value(&hk("Height"), 70.0, "in"), 177.8);
+        assert!(close(value(&hk("BodyMass"), 154.0, "lb"), 69.85322498));
+        assert!(close(value(&hk("BodyMass"), 11.0, "st"), 69.85322498));
+        assert!(close(value(&hk("BodyMass"), 16.0, "oz"), 0.45359237));
+        assert!(close(value(&hk("BloodGlucose"), 100.0, "mg/dL"), 5.55062166963));
+        assert_eq!(value(&hk("BloodGlucose"), 5.5, "mmol<180.15588000005408>/L"), 5.5);
+        assert_eq!(value(&hk("BodyTemperature"), 98.6, "degF"), 37.0);
+        assert_eq!(value(&hk("StepCount"), 611.0, "count"), 611.0);
+        assert_eq!(value(&hk("VO2Max"), 42.39, "mL/min·kg"), 42.39);
+        // HealthKit's own spellings stay HealthKit's: a canonical kind does not take them.
+        let batch =
+            [json!({"kind": "sleep_duration", "value": 7.5, "unit": "hr", "recorded_at": "2026-11-24T08:00:00Z"})];
+        let cat = catalog();
+        let plan = Plan::new(&batch, Uuid::nil(), &cat).unwrap();
+        assert_eq!(plan.refused.len(), 1, "'hr' is a healthkit-only alias");
+        assert!(close(value("WeightRecord", 154.0, "pounds"), 69.85322498));
+        assert_eq!(value("HeightRecord", 1.8, "meters"), 180.0);
+    }
+}
