@@ -7,29 +7,8 @@ mod relay;
 use common::*;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-
-/// A minimal SSE client: sends the request, returns the status and (for 200) a reader of
-/// `data:` payloads.
-async fn subscribe(addr: std::net::SocketAddr, token: &str) -> (u16, Option<TcpStream>) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "GET /events HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).await.unwrap() == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    let status: u16 =
-        String::from_utf8_lossy(&head).split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, (status == 200).then_some(s))
-}
 
 /// Read `data:` payloads of `change` events until `quiet` passes without new bytes.
 async fn read_events(s: &mut TcpStream, quiet: Duration) -> Vec<String> {
@@ -83,7 +62,7 @@ async fn two_hundred_subscribers_for_fifty_users_get_exactly_their_own_events() 
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Bad tokens: 401, no stream.
-    assert_eq!(subscribe(addr, "not.a.token").await.0, 401);
+    assert_eq!(sse_open(addr, "not.a.token", None).await.0, 401);
     let expired = {
         use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
         let mut h = Header::new(Algorithm::HS256);
@@ -92,7 +71,7 @@ async fn two_hundred_subscribers_for_fifty_users_get_exactly_their_own_events() 
             serde_json::json!({"sub": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "exp": 1_600_000_000});
         encode(&h, &c, &EncodingKey::from_secret(HS_SECRET)).unwrap()
     };
-    assert_eq!(subscribe(addr, &expired).await.0, 401);
+    assert_eq!(sse_open(addr, &expired, None).await.0, 401);
 
     let users: Vec<uuid::Uuid> = (0..50).map(|_| uuid::Uuid::new_v4()).collect();
     let tokens: Vec<String> = users.iter().map(token_for).collect();
@@ -102,7 +81,7 @@ async fn two_hundred_subscribers_for_fifty_users_get_exactly_their_own_events() 
     let mut subscribers = Vec::new();
     for i in 0..200 {
         let user = i % 50;
-        let (status, stream) = subscribe(addr, &tokens[user]).await;
+        let (status, stream) = sse_open(addr, &tokens[user], None).await;
         assert_eq!(status, 200);
         subscribers.push((user, stream.unwrap()));
     }
