@@ -32,10 +32,16 @@ fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
 pub fn metric_tables() -> Vec<String> {
     Spi::connect(|c| {
         c.select(
+            // A join, not obj_description() per pg_class row: that function runs a catalog
+            // query for each of the database's relations (it dominated health.shared_samples).
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
                JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+               JOIN pg_catalog.pg_description d ON d.objoid OPERATOR(pg_catalog.=) c.oid \
+                AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+                AND d.objsubid OPERATOR(pg_catalog.=) 0 \
               WHERE c.relkind OPERATOR(pg_catalog.=) 'r' \
-                AND pg_catalog.obj_description(c.oid, 'pg_class') OPERATOR(pg_catalog.~~) $1 ORDER BY c.oid",
+                AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+                AND d.description OPERATOR(pg_catalog.~~) $1 ORDER BY c.oid",
             None,
             &[METRIC_TABLE_COMMENT.into()],
         )
