@@ -9,6 +9,8 @@
 use super::fhir::{self, Kind, Sample};
 use crate::auth::identity;
 use crate::error::{self, Code};
+use crate::pg::spi::types::TEXT;
+use crate::pg::spi::KeptStatement;
 use crate::pg::uuid::{from_pg, to_pg};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
@@ -28,27 +30,31 @@ fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
     error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{what}: {e}"))
 }
 
+// A join, not obj_description() per pg_class row: that function runs a catalog query for each
+// of the database's relations (it dominated health.shared_samples). Kept: every grantee read runs it.
+static METRIC_TABLES: KeptStatement = KeptStatement {
+    sql: "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+            JOIN pg_catalog.pg_description d ON d.objoid OPERATOR(pg_catalog.=) c.oid \
+             AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
+             AND d.objsubid OPERATOR(pg_catalog.=) 0 \
+           WHERE c.relkind OPERATOR(pg_catalog.=) 'r' \
+             AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
+             AND d.description OPERATOR(pg_catalog.~~) $1 ORDER BY c.oid",
+    types: &[TEXT],
+    writes: false,
+};
+
 /// Every standard metric table, schema-qualified and quoted.
 pub fn metric_tables() -> Vec<String> {
-    Spi::connect(|c| {
-        c.select(
-            // A join, not obj_description() per pg_class row: that function runs a catalog
-            // query for each of the database's relations (it dominated health.shared_samples).
-            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
-               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-               JOIN pg_catalog.pg_description d ON d.objoid OPERATOR(pg_catalog.=) c.oid \
-                AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
-                AND d.objsubid OPERATOR(pg_catalog.=) 0 \
-              WHERE c.relkind OPERATOR(pg_catalog.=) 'r' \
-                AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
-                AND d.description OPERATOR(pg_catalog.~~) $1 ORDER BY c.oid",
-            None,
-            &[METRIC_TABLE_COMMENT.into()],
-        )
-        .unwrap_or_else(|e| spi_failed("finding metric tables", e))
-        .filter_map(|r| r.get::<String>(1).ok().flatten())
-        .collect()
+    Spi::connect_mut(|c| {
+        METRIC_TABLES.run(c, |c, plan| {
+            Ok(c.select(plan, None, &[METRIC_TABLE_COMMENT.into()])?
+                .filter_map(|r| r.get::<String>(1).ok().flatten())
+                .collect())
+        })
     })
+    .unwrap_or_else(|e| spi_failed("finding metric tables", e))
 }
 
 fn kinds() -> HashMap<String, Kind> {

@@ -9,42 +9,48 @@
 use crate::auth::identity;
 use crate::error::{self, Code};
 use crate::pg::spi::select_one;
+use crate::pg::spi::types::{INT4, TEXT_ARRAY, UUID, UUID_ARRAY};
+use crate::pg::spi::KeptStatement;
 use crate::pg::uuid::{from_pg, to_pg};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
-use pgrx::PgOid;
-use std::cell::RefCell;
 
 use super::share_window::{shared_items, Grant, LiveShare, Share};
 
-const LIVE_SHARES: &str = "SELECT grantee_id, kinds, \
-        (pg_catalog.date_part('epoch', data_from)::pg_catalog.numeric * 1000000)::pg_catalog.int8, \
-        (pg_catalog.date_part('epoch', data_until)::pg_catalog.numeric * 1000000)::pg_catalog.int8 \
-   FROM health.shares WHERE owner_id OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL \
-    AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())";
-
-thread_local! {
-    /// Kept for the backend's life; Postgres replans it by itself when `health.shares` changes.
-    static FANOUT_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
-}
+// Every announced statement of a sharing owner runs the first; every grantee read the others.
+// Kept plans: their parse and plan would otherwise dominate (bench parts 4 and 8).
+static LIVE_SHARES: KeptStatement = KeptStatement {
+    sql: "SELECT grantee_id, kinds, \
+            (pg_catalog.date_part('epoch', data_from)::pg_catalog.numeric * 1000000)::pg_catalog.int8, \
+            (pg_catalog.date_part('epoch', data_until)::pg_catalog.numeric * 1000000)::pg_catalog.int8 \
+       FROM health.shares WHERE owner_id OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL \
+        AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())",
+    types: &[UUID],
+    writes: true,
+};
+static SHARES_TO_GRANTEE: KeptStatement = KeptStatement {
+    sql: "SELECT id, kinds, data_from, data_until FROM health.shares \
+           WHERE owner_id OPERATOR(pg_catalog.=) $1 AND grantee_id OPERATOR(pg_catalog.=) $2 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())",
+    types: &[UUID, UUID],
+    writes: false,
+};
+static LOG_READ: KeptStatement = KeptStatement {
+    sql:
+        "INSERT INTO health.access_log (owner_id, grantee_id, share_ids, kinds, row_count) VALUES ($1, $2, $3, $4, $5)",
+    types: &[UUID, UUID, UUID_ARRAY, TEXT_ARRAY, INT4],
+    writes: true,
+};
 
 /// The realtime fan-out (registered at load): an owner's announced rows go to the grantees of its
 /// active shares too, filtered by each share's kinds and window. Revoked and expired shares are
 /// not read, so their grantees hear nothing from the next statement on.
 pub fn fanout(owner: &uuid::Uuid, items: &[String]) -> Vec<(uuid::Uuid, Vec<String>)> {
     let shares: Vec<LiveShare> = Spi::connect_mut(|c| {
-        // Planned once per backend: this runs for every announced statement (bench part 4).
-        if FANOUT_PLAN.with(|p| p.borrow().is_none()) {
-            let plan = c.prepare_mut(LIVE_SHARES, &[PgOid::BuiltIn(pg_sys::BuiltinOid::UUIDOID)])?.keep();
-            FANOUT_PLAN.with(|p| *p.borrow_mut() = Some(plan));
-        }
-        FANOUT_PLAN.with(|p| {
-            let plan = p.borrow();
-            let plan = plan.as_ref().expect("planned above");
+        LIVE_SHARES.run(c, |c, plan| {
             let rows = c.select(plan, None, &[to_pg(*owner).into()])?;
-            Ok::<_, pgrx::spi::Error>(
-                rows.filter_map(|r| {
+            Ok(rows
+                .filter_map(|r| {
                     Some(LiveShare {
                         grantee: from_pg(r.get::<pgrx::Uuid>(1).ok().flatten()?),
                         kinds: r.get::<Vec<String>>(2).ok().flatten()?,
@@ -52,8 +58,7 @@ pub fn fanout(owner: &uuid::Uuid, items: &[String]) -> Vec<(uuid::Uuid, Vec<Stri
                         until_us: r.get::<i64>(4).ok().flatten(),
                     })
                 })
-                .collect(),
-            )
+                .collect())
         })
     })
     .unwrap_or_else(|e| spi_failed("realtime fan-out to shares", e));
@@ -77,25 +82,21 @@ fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
 
 /// The active shares `owner` gave `grantee` (not revoked, not expired), as of the statement.
 fn active_shares(owner: uuid::Uuid, grantee: uuid::Uuid) -> Vec<Share> {
-    Spi::connect(|c| {
-        c.select(
-            "SELECT id, kinds, data_from, data_until FROM health.shares \
-              WHERE owner_id OPERATOR(pg_catalog.=) $1 AND grantee_id OPERATOR(pg_catalog.=) $2 AND revoked_at IS NULL \
-                AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())",
-            None,
-            &[to_pg(owner).into(), to_pg(grantee).into()],
-        )
-        .unwrap_or_else(|e| spi_failed("reading shares", e))
-        .filter_map(|r| {
-            Some(Share {
-                id: from_pg(r.get::<pgrx::Uuid>(1).ok().flatten()?),
-                kinds: r.get::<Vec<String>>(2).ok().flatten()?,
-                from: r.get::<TimestampWithTimeZone>(3).ok().flatten(),
-                until: r.get::<TimestampWithTimeZone>(4).ok().flatten(),
-            })
+    Spi::connect_mut(|c| {
+        SHARES_TO_GRANTEE.run(c, |c, plan| {
+            Ok(c.select(plan, None, &[to_pg(owner).into(), to_pg(grantee).into()])?
+                .filter_map(|r| {
+                    Some(Share {
+                        id: from_pg(r.get::<pgrx::Uuid>(1).ok().flatten()?),
+                        kinds: r.get::<Vec<String>>(2).ok().flatten()?,
+                        from: r.get::<TimestampWithTimeZone>(3).ok().flatten(),
+                        until: r.get::<TimestampWithTimeZone>(4).ok().flatten(),
+                    })
+                })
+                .collect())
         })
-        .collect()
     })
+    .unwrap_or_else(|e| spi_failed("reading shares", e))
 }
 
 /// One row of `health.shared_samples`.
@@ -293,12 +294,14 @@ mod health {
             kinds.dedup();
             let ids: Vec<pgrx::Uuid> = shares.iter().map(|s| to_pg(s.id)).collect();
             Spi::connect_mut(|c| {
-                c.update(
-                    "INSERT INTO health.access_log (owner_id, grantee_id, share_ids, kinds, row_count) VALUES ($1, $2, $3, $4, $5)",
-                    None,
-                    &[to_pg(owner).into(), to_pg(me).into(), ids.into(), kinds.into(), (rows.len() as i32).into()],
-                )
-                .map(|_| ())
+                LOG_READ.run(c, |c, plan| {
+                    c.update(
+                        plan,
+                        None,
+                        &[to_pg(owner).into(), to_pg(me).into(), ids.into(), kinds.into(), (rows.len() as i32).into()],
+                    )
+                    .map(|_| ())
+                })
             })
             .unwrap_or_else(|e| spi_failed("health.shared_samples: logging the read", e));
         }

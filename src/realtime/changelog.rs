@@ -10,10 +10,9 @@
 //! commit order, and an aborted transaction takes its seqs back with it (no gaps). Writers of
 //! different users never wait for each other.
 use crate::error::{self, Code};
+use crate::pg::spi::types::{INT8, TEXT, TEXT_ARRAY, UUID};
+use crate::pg::spi::KeptStatement;
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
-use pgrx::PgOid;
-use std::cell::RefCell;
 
 const LOG_CHANGES: &str = "WITH c AS ( \
        INSERT INTO health_rls.change_counters AS k (user_id, last_seq) VALUES ($1, $2) \
@@ -25,30 +24,14 @@ const LOG_CHANGES: &str = "WITH c AS ( \
          FROM c, pg_catalog.unnest($5::pg_catalog.text[]) WITH ORDINALITY AS u(k, o)) \
      SELECT last_seq FROM c";
 
-thread_local! {
-    /// Planned once per backend and kept (Postgres replans it by itself when the tables change).
-    static PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
-}
+static LOG: KeptStatement =
+    KeptStatement { sql: LOG_CHANGES, types: &[UUID, INT8, TEXT, TEXT, TEXT_ARRAY], writes: true };
 
 /// Log `items` (the JSON keys of each row) as `owner`'s changes; returns the seq of the first.
 pub fn log(owner: &uuid::Uuid, table: &str, op: &str, items: &[String]) -> i64 {
     let n = items.len() as i64;
     let last = Spi::connect_mut(|c| {
-        let planned = PLAN.with(|p| p.borrow().is_some());
-        if !planned {
-            let types = [
-                PgOid::BuiltIn(pg_sys::BuiltinOid::UUIDOID),
-                PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID),
-                PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID),
-                PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID),
-                PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTARRAYOID),
-            ];
-            let plan = c.prepare_mut(LOG_CHANGES, &types)?.keep();
-            PLAN.with(|p| *p.borrow_mut() = Some(plan));
-        }
-        PLAN.with(|p| {
-            let plan = p.borrow();
-            let plan = plan.as_ref().expect("planned above");
+        LOG.run(c, |c, plan| {
             c.update(
                 plan,
                 None,
