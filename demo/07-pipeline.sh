@@ -46,8 +46,9 @@ for who in runner swimmer; do
     owners=$(sql "SELECT string_agg(DISTINCT split_part(u.email, '@', 1), ',') FROM health_metrics m JOIN auth.users u ON u.id = m.user_id WHERE m.id IN (${ids:-0})")
     echo "$who's app: $events events, $(echo "$ids" | tr ',' '\n' | grep -c . || true) rows announced, rows belong to: ${owners:-nobody}"
 done
-echo "first event the runner's app received:"
-grep -m1 '^data: ' "$work/runner.sse" | cut -c1-200
+echo "the runner's stream opened with a ready event (the seq it resumes after), then its first change:"
+grep -m1 -A2 '^event: ready' "$work/runner.sse" | grep '^data: ' | cut -c1-200
+grep -m1 -A2 '^event: change' "$work/runner.sse" | grep -E '^(id|data): ' | cut -c1-200
 echo "cross-user read (runner asks for the swimmer's rows through RLS):"
 psql -X -q -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$runner_token') IS NOT NULL AS runner;
   SELECT count(*) AS swimmer_rows_visible FROM health_metrics WHERE source = 'swimmer-ring';
