@@ -20,6 +20,11 @@ pub fn not_authorized(message: impl Into<String>) -> ! {
     raise(Code::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, message)
 }
 
+/// XX000 internal_error: a statement of our own failed (it names what was being done).
+pub fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
+    raise(Code::ERRCODE_INTERNAL_ERROR, format!("{what}: {e}"))
+}
+
 /// For `#[pg_test]`s: what a statement does, seen as a client sees it.
 #[cfg(any(test, feature = "pg_test"))]
 pub mod testing {

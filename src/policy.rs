@@ -124,7 +124,7 @@ fn table_facts(relid: pg_sys::Oid, owner_column: &str) -> TableFacts {
                 None,
                 &[relid.into(), owner_column.into()],
             )
-            .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("catalog lookup failed: {e}")));
+            .unwrap_or_else(|e| error::spi_failed("catalog lookup failed", e));
         let row = row.first();
         TableFacts {
             owner_type: row.get(1).ok().flatten(),

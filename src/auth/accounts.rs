@@ -85,7 +85,7 @@ pub fn new_session(user: uuid::Uuid) -> uuid::Uuid {
         )
         .map(|_| ())
     })
-    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("new session: {e}")));
+    .unwrap_or_else(|e| error::spi_failed("new session", e));
     session
 }
 
@@ -122,7 +122,7 @@ pub fn revoke_sessions(user: uuid::Uuid, session: Option<uuid::Uuid>) {
         )
         .map(|_| ())
     })
-    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("revoking sessions: {e}")));
+    .unwrap_or_else(|e| error::spi_failed("revoking sessions", e));
 }
 
 #[pg_schema]
@@ -149,7 +149,7 @@ mod auth {
             )
             .map(|_| ())
         })
-        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.sign_up: {e}")));
+        .unwrap_or_else(|e| error::spi_failed("auth.sign_up", e));
         to_pg(id)
     }
 

@@ -53,7 +53,7 @@ pub fn current_signing_key() -> SigningKey {
 fn run(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> usize {
     // No row limit: a limited DML statement would skip the AFTER STATEMENT trigger on auth.keys.
     Spi::connect_mut(|c| c.update(sql, None, args).map(|t| t.len()))
-        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.keys: {e}")))
+        .unwrap_or_else(|e| error::spi_failed("auth.keys", e))
 }
 
 #[pg_schema]

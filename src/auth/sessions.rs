@@ -75,7 +75,7 @@ fn issue_refresh_token(session: uuid::Uuid, parent: Option<i64>) -> String {
         )
         .map(|_| ())
     })
-    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("storing a refresh token: {e}")));
+    .unwrap_or_else(|e| error::spi_failed("storing a refresh token", e));
     token
 }
 
@@ -147,7 +147,7 @@ mod auth {
                 })
             })
         })
-        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.refresh_session: {e}")));
+        .unwrap_or_else(|e| error::spi_failed("auth.refresh_session", e));
         let Some((Some(id), Some(session), Some(user), Some(email), facts)) = row else {
             refused("refresh token rejected: unknown")
         };
@@ -178,7 +178,7 @@ mod auth {
                     )
                     .map(|t| t.len())
                 })
-                .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.refresh_session: {e}")));
+                .unwrap_or_else(|e| error::spi_failed("auth.refresh_session", e));
                 if marked == 0 && facts.used_at.is_none() {
                     let concurrent = Facts { used_at: Some(facts.now), ..facts };
                     if let Verdict::RefuseAndRevoke(why) =
@@ -196,7 +196,7 @@ mod auth {
                     )
                     .map(|_| ())
                 })
-                .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("auth.refresh_session: {e}")));
+                .unwrap_or_else(|e| error::spi_failed("auth.refresh_session", e));
                 let child = issue_refresh_token(session, Some(id));
                 token_response(user, &email, session, child)
             }

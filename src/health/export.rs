@@ -8,7 +8,7 @@
 //! caller's id explicitly.
 use super::fhir::{self, Kind, Sample};
 use crate::auth::identity;
-use crate::error::{self, Code};
+use crate::error;
 use crate::pg::spi::types::TEXT;
 use crate::pg::spi::KeptStatement;
 use crate::pg::uuid::{from_pg, to_pg};
@@ -24,10 +24,6 @@ pub const METRIC_TABLE_COMMENT: &str = "Health samples (health.create_metric_tab
 fn caller() -> uuid::Uuid {
     identity::current_sub()
         .unwrap_or_else(|| error::not_authorized("no authenticated user (call auth.authenticate first)"))
-}
-
-fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
-    error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{what}: {e}"))
 }
 
 // A join, not obj_description() per pg_class row: that function runs a catalog query for each
@@ -54,13 +50,13 @@ pub fn metric_tables() -> Vec<String> {
                 .collect())
         })
     })
-    .unwrap_or_else(|e| spi_failed("finding metric tables", e))
+    .unwrap_or_else(|e| error::spi_failed("finding metric tables", e))
 }
 
 fn kinds() -> HashMap<String, Kind> {
     Spi::connect(|c| {
         c.select("SELECT code, display, loinc FROM health.metric_kinds", None, &[])
-            .unwrap_or_else(|e| spi_failed("reading health.metric_kinds", e))
+            .unwrap_or_else(|e| error::spi_failed("reading health.metric_kinds", e))
             .filter_map(|r| {
                 let code: String = r.get(1).ok().flatten()?;
                 let display: String = r.get(2).ok().flatten()?;
@@ -114,7 +110,7 @@ fn samples(owner: uuid::Uuid, filter: &Filter) -> Vec<Sample> {
                     None,
                     &[to_pg(owner).into(), filter.from.into(), filter.until.into(), filter.kinds.clone().into()],
                 )
-                .unwrap_or_else(|e| spi_failed(&format!("reading {table}"), e));
+                .unwrap_or_else(|e| error::spi_failed(&format!("reading {table}"), e));
             for r in rows {
                 let get_i64 = |i| r.get::<i64>(i).ok().flatten();
                 let (Some(id), Some(kind), Some(value), Some(unit), Some(at)) = (
@@ -172,7 +168,7 @@ fn owner_tables() -> Vec<(String, String)> {
             None,
             &[],
         )
-        .unwrap_or_else(|e| spi_failed("finding owner tables", e))
+        .unwrap_or_else(|e| error::spi_failed("finding owner tables", e))
         .filter_map(|r| Some((r.get::<String>(1).ok().flatten()?, r.get::<String>(2).ok().flatten()?)))
         .collect()
     })
@@ -271,7 +267,7 @@ mod health {
         let mut deleted = serde_json::Map::new();
         let mut run = |label: String, sql: String| {
             let n = Spi::connect_mut(|c| c.update(&sql, None, &[to_pg(owner).into()]).map(|t| t.len()))
-                .unwrap_or_else(|e| spi_failed(&format!("erasing from {label}"), e));
+                .unwrap_or_else(|e| error::spi_failed(&format!("erasing from {label}"), e));
             deleted.insert(label, json!(n));
         };
         // The change feed last: deleting from a realtime table logs (and announces) the deletions.

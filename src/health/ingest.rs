@@ -38,7 +38,7 @@ fn pg_time(unix_us: i64) -> TimestampWithTimeZone {
 }
 
 fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
-    error::raise(error::Code::ERRCODE_INTERNAL_ERROR, format!("health.ingest: {what}: {e}"))
+    error::spi_failed(&format!("health.ingest: {what}"), e)
 }
 
 /// Tables made by 0.1.0's create_metric_table and not updated lack the interval and sync columns.

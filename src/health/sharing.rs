@@ -61,7 +61,7 @@ pub fn fanout(owner: &uuid::Uuid, items: &[String]) -> Vec<(uuid::Uuid, Vec<Stri
                 .collect())
         })
     })
-    .unwrap_or_else(|e| spi_failed("realtime fan-out to shares", e));
+    .unwrap_or_else(|e| error::spi_failed("realtime fan-out to shares", e));
     if shares.is_empty() {
         return Vec::new();
     }
@@ -74,10 +74,6 @@ fn caller(what: &str) -> uuid::Uuid {
     identity::current_sub().unwrap_or_else(|| {
         error::not_authorized(format!("{what}: no authenticated user (call auth.authenticate first)"))
     })
-}
-
-fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
-    error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{what}: {e}"))
 }
 
 /// The active shares `owner` gave `grantee` (not revoked, not expired), as of the statement.
@@ -96,7 +92,7 @@ fn active_shares(owner: uuid::Uuid, grantee: uuid::Uuid) -> Vec<Share> {
                 .collect())
         })
     })
-    .unwrap_or_else(|e| spi_failed("reading shares", e))
+    .unwrap_or_else(|e| error::spi_failed("reading shares", e))
 }
 
 /// One row of `health.shared_samples`.
@@ -131,7 +127,7 @@ mod health {
                 None,
                 &[kinds.clone().into()],
             )
-            .unwrap_or_else(|e| spi_failed("health.share", e))
+            .unwrap_or_else(|e| error::spi_failed("health.share", e))
             .filter_map(|r| r.get::<String>(1).ok().flatten())
             .collect()
         });
@@ -174,7 +170,7 @@ mod health {
             )
             .map(|_| ())
         })
-        .unwrap_or_else(|e| spi_failed("health.share", e));
+        .unwrap_or_else(|e| error::spi_failed("health.share", e));
         to_pg(id)
     }
 
@@ -192,7 +188,7 @@ mod health {
             )
             .map(|t| t.len())
         })
-        .unwrap_or_else(|e| spi_failed("health.revoke_share", e));
+        .unwrap_or_else(|e| error::spi_failed("health.revoke_share", e));
         if n == 0 {
             error::raise(Code::ERRCODE_UNDEFINED_OBJECT, "health.revoke_share: no active share of yours with that id");
         }
@@ -212,7 +208,7 @@ mod health {
                 None,
                 &[to_pg(me).into()],
             )
-            .unwrap_or_else(|e| spi_failed("health.shares", e))
+            .unwrap_or_else(|e| error::spi_failed("health.shares", e))
             .filter_map(|r| Some((r.get::<JsonB>(1).ok().flatten()?,)))
             .collect()
         });
@@ -274,7 +270,8 @@ mod health {
             let mut all_args: Vec<pgrx::datum::DatumWithOid> = vec![to_pg(owner).into(), kind.clone().into()];
             all_args.extend(args.into_iter().map(|a| a.into_datum_with_oid()));
             Spi::connect(|c| {
-                let found = c.select(&sql, None, &all_args).unwrap_or_else(|e| spi_failed("health.shared_samples", e));
+                let found =
+                    c.select(&sql, None, &all_args).unwrap_or_else(|e| error::spi_failed("health.shared_samples", e));
                 for r in found {
                     if let (Some(id), Some(k), Some(v), Some(u), Some(at)) = (
                         r.get::<i64>(1).ok().flatten(),
@@ -303,7 +300,7 @@ mod health {
                     .map(|_| ())
                 })
             })
-            .unwrap_or_else(|e| spi_failed("health.shared_samples: logging the read", e));
+            .unwrap_or_else(|e| error::spi_failed("health.shared_samples: logging the read", e));
         }
         TableIterator::new(rows)
     }
@@ -331,7 +328,7 @@ mod health {
                 None,
                 &[to_pg(me).into()],
             )
-            .unwrap_or_else(|e| spi_failed("health.my_access_log", e))
+            .unwrap_or_else(|e| error::spi_failed("health.my_access_log", e))
             .filter_map(|r| {
                 Some((
                     r.get::<TimestampWithTimeZone>(1).ok().flatten()?,

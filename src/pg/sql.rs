@@ -1,7 +1,7 @@
 //! SQL text built from names: every identifier and literal goes through Postgres's own quoting
 //! (pgrx's `quote_identifier` / `quote_qualified_identifier` / `quote_literal`), and a quoted
 //! name is a type of its own, so generators cannot be handed raw user text by mistake.
-use crate::error::{self, Code};
+use crate::error;
 use pgrx::prelude::*;
 
 /// An identifier ready for SQL text (quoted where Postgres needs it: `user_id`, `"My Col"`).
@@ -73,6 +73,6 @@ impl std::fmt::Display for Literal {
 /// Run generated statements in the caller's transaction, in order (an error aborts them all).
 pub fn run_all(statements: &[String]) {
     for s in statements {
-        Spi::run(s).unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("{s}: {e}")));
+        Spi::run(s).unwrap_or_else(|e| error::spi_failed(s, e));
     }
 }

@@ -40,7 +40,7 @@ pub fn log(owner: &uuid::Uuid, table: &str, op: &str, items: &[String]) -> i64 {
             .and_then(|t| t.first().get_one::<i64>())
         })
     })
-    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("realtime change log: {e}")))
+    .unwrap_or_else(|e| error::spi_failed("realtime change log", e))
     .unwrap_or_else(|| error::raise(Code::ERRCODE_INTERNAL_ERROR, "realtime change log: no seq returned"));
     last - n + 1
 }

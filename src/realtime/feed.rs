@@ -72,7 +72,7 @@ fn changes_since(
             None,
             &[to_pg(owner).into(), after_seq.into(), i64::from(max_rows).into()],
         )
-        .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("health_rls.changes_since: {e}")))
+        .unwrap_or_else(|e| error::spi_failed("health_rls.changes_since", e))
         .filter_map(|r| {
             Some((
                 r.get::<i64>(1).ok().flatten()?,
@@ -105,7 +105,7 @@ fn prune_changes() -> i64 {
         )
         .and_then(|t| t.first().get_one::<i64>())
     })
-    .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("health_rls.prune_changes: {e}")))
+    .unwrap_or_else(|e| error::spi_failed("health_rls.prune_changes", e))
     .unwrap_or(0)
 }
 

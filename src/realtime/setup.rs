@@ -100,7 +100,7 @@ fn table_facts(relid: pg_sys::Oid, owner_column: &str) -> TableFacts {
                 None,
                 &[relid.into(), owner_column.into()],
             )
-            .unwrap_or_else(|e| error::raise(Code::ERRCODE_INTERNAL_ERROR, format!("catalog lookup failed: {e}")));
+            .unwrap_or_else(|e| error::spi_failed("catalog lookup failed", e));
         let r = t.first();
         let columns: Vec<String> = r.get(4).ok().flatten().unwrap_or_default();
         TableFacts {
