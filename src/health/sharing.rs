@@ -255,20 +255,19 @@ mod health {
         }
         let grant = Grant::new(&shares, kind.as_deref(), from, until);
         let mut rows: Vec<SharedRow> = Vec::new();
-        for table in crate::health::export::metric_tables() {
-            // One statement per table; the window of each share is applied in SQL (an OR of the
-            // shares' conditions), the caller's filters on top.
-            let (condition, args) = grant.sql_condition(3);
-            if condition.is_empty() {
-                continue;
-            }
+        // The window of each share is applied in SQL (an OR of the shares' conditions), the
+        // caller's filters on top; the same condition serves every table.
+        let (condition, args) = grant.sql_condition(3);
+        let tables = if condition.is_empty() { Vec::new() } else { crate::health::export::metric_tables() };
+        for table in tables {
+            // One statement per table.
             let sql = format!(
                 "SELECT id::pg_catalog.int8, kind::pg_catalog.text, value::pg_catalog.float8, unit::pg_catalog.text, recorded_at, ended_at, source::pg_catalog.text \
                    FROM {table} WHERE user_id OPERATOR(pg_catalog.=) $1 AND ({condition}) \
                     AND ($2::pg_catalog.text IS NULL OR kind OPERATOR(pg_catalog.=) $2) ORDER BY recorded_at, id"
             );
             let mut all_args: Vec<pgrx::datum::DatumWithOid> = vec![to_pg(owner).into(), kind.clone().into()];
-            all_args.extend(args.into_iter().map(|a| a.into_datum_with_oid()));
+            all_args.extend(args.iter().cloned().map(|a| a.into_datum_with_oid()));
             Spi::connect(|c| {
                 let found =
                     c.select(&sql, None, &all_args).unwrap_or_else(|e| error::spi_failed("health.shared_samples", e));
