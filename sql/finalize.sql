@@ -23,3 +23,11 @@ REVOKE ALL ON FUNCTION health._upgrade_metric_table(regclass) FROM PUBLIC;
 
 -- The change feed is readable by its owner (sql/realtime.sql made the table).
 SELECT pg_catalog.count(*) FROM health_rls.enable_owner_rls('health_rls.changes', 'user_id', '{select}', '{authenticated}');
+
+-- The identity functions are evaluated once per execution, not once per row, even in a policy
+-- written without `(select ...)` around them (src/pg/initplan.rs).
+REVOKE ALL ON FUNCTION health_rls._once_per_execution(internal) FROM PUBLIC;
+ALTER FUNCTION auth.uid() SUPPORT health_rls._once_per_execution;
+ALTER FUNCTION auth.jwt() SUPPORT health_rls._once_per_execution;
+ALTER FUNCTION auth.role() SUPPORT health_rls._once_per_execution;
+ALTER FUNCTION auth.email() SUPPORT health_rls._once_per_execution;

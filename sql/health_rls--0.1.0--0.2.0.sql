@@ -380,3 +380,16 @@ ALTER TABLE health.access_log FORCE ROW LEVEL SECURITY;
 CREATE POLICY access_log_owner ON health.access_log FOR SELECT TO authenticated
     USING ((SELECT auth.uid()) = owner_id);
 GRANT SELECT ON health.access_log TO authenticated;
+
+-- Speed (issue 19) ---------------------------------------------------------------------------
+-- The identity functions are evaluated once per execution, not once per row, even in a policy
+-- written without `(select ...)` around them (src/pg/initplan.rs).
+CREATE FUNCTION health_rls."_once_per_execution"("request" internal) RETURNS internal
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', '_once_per_execution_wrapper';
+REVOKE ALL ON FUNCTION health_rls._once_per_execution(internal) FROM PUBLIC;
+ALTER FUNCTION auth.uid() SUPPORT health_rls._once_per_execution;
+ALTER FUNCTION auth.jwt() SUPPORT health_rls._once_per_execution;
+ALTER FUNCTION auth.role() SUPPORT health_rls._once_per_execution;
+ALTER FUNCTION auth.email() SUPPORT health_rls._once_per_execution;

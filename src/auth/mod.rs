@@ -13,7 +13,7 @@ mod token_cache;
 mod verify;
 
 use crate::error;
-use crate::pg::spi::select_one;
+use crate::pg::spi::{types, KeptStatement};
 use crate::pg::uuid::to_pg;
 use pgrx::prelude::*;
 use verify::{TokenError, VerifyConfig};
@@ -33,15 +33,25 @@ pub fn verify_config() -> VerifyConfig {
     }
 }
 
+/// Run by every `authenticate` of a token with a session: a kept plan, so a request pays the
+/// index lookup, not a parse and plan (bench part 1).
+static SESSION_REVOKED: KeptStatement = KeptStatement {
+    sql: "SELECT revoked_at IS NOT NULL FROM auth.sessions WHERE id OPERATOR(pg_catalog.=) $1",
+    types: &[types::UUID],
+    writes: false,
+};
+
 fn session_is_revoked(session_id: &str) -> bool {
     let Ok(id) = uuid::Uuid::parse_str(session_id) else {
         return false; // not one of ours: sessions of an external issuer are its business
     };
-    select_one::<bool>(
-        "SELECT revoked_at IS NOT NULL FROM auth.sessions WHERE id OPERATOR(pg_catalog.=) $1",
-        &[to_pg(id).into()],
-    )
-    .unwrap_or(false)
+    Spi::connect_mut(|c| {
+        SESSION_REVOKED.run(c, |c, plan| {
+            let rows = c.select(plan, Some(1), &[to_pg(id).into()])?;
+            Ok(rows.into_iter().next().and_then(|r| r.get::<bool>(1).ok().flatten()).unwrap_or(false))
+        })
+    })
+    .unwrap_or_else(|e| error::spi_failed(SESSION_REVOKED.sql, e))
 }
 
 #[pg_schema]
@@ -84,6 +94,28 @@ mod auth {
         identity::set_for_transaction(&verified.payload_json);
         to_pg(verified.sub)
     }
+}
+
+/// Planner support of `auth.uid()`, `auth.jwt()`, `auth.role()` and `auth.email()`: a call in a
+/// query that reads relations is evaluated once per execution, not once per row
+/// (`pg::initplan`). Takes and returns `internal`, so it cannot be called from SQL.
+#[pg_extern(immutable, parallel_safe)]
+fn _once_per_execution(request: pgrx::Internal) -> pgrx::Internal {
+    let Some(datum) = request.unwrap() else {
+        return pgrx::Internal::from(Some(pgrx::pg_sys::Datum::from(0usize)));
+    };
+    let node = datum.cast_mut_ptr::<pgrx::pg_sys::Node>();
+    // SAFETY: Postgres calls a support function with a pointer to a live request node; we only
+    // act on SupportRequestSimplify (checked by tag) and answer "no change" (a NULL pointer,
+    // not an SQL NULL: the caller errors on that) to every other request.
+    let answer = unsafe {
+        if (*node).type_ == pgrx::pg_sys::NodeTag::T_SupportRequestSimplify {
+            crate::pg::initplan::once_per_execution(node.cast())
+        } else {
+            std::ptr::null_mut()
+        }
+    };
+    pgrx::Internal::from(Some(pgrx::pg_sys::Datum::from(answer)))
 }
 
 /// Drop every backend's parsed keys (run by the trigger on auth.keys).

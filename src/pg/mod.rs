@@ -1,8 +1,10 @@
 //! Postgres plumbing shared by every feature module: identifier quoting and the qualified name
-//! of a relation, the relcache-invalidated per-backend cache, NOTIFY, uuid conversions and
+//! of a relation, the relcache-invalidated per-backend cache, planner support that makes a call an
+//! initplan, NOTIFY, uuid conversions and
 //! running generated statements. Nothing here knows about identity, policies, realtime or
 //! health data; those modules build on it (docs/architecture.md).
 pub mod cache;
+pub mod initplan;
 pub mod notify;
 pub mod relation;
 pub mod spi;

@@ -1,5 +1,7 @@
 -- A policy written exactly as in Supabase's docs, auth.uid() unwrapped, works unchanged —
--- also when the planner runs it in parallel workers: the identity reaches every worker.
+-- also when the planner runs it in parallel workers: the identity reaches every worker, both
+-- as the initplan's result the leader passes on (the planner support) and, with the support
+-- switched off, through the GUC state each worker receives when it calls auth.uid() per row.
 begin;
 \i fixtures/setup.sql
 create table todos (id bigint generated always as identity primary key, user_id uuid not null, task text);
@@ -13,6 +15,19 @@ alter table todos enable row level security;
 create policy "Individuals can view their own todos." on todos for select to authenticated
     using (auth.uid() = user_id);
 grant select on todos to authenticated;
+-- What the plan of a query did: workers launched, InitPlans, and whether a filter calls auth.uid()
+-- per row (EXPLAIN's text differs between majors; these facts do not).
+create function pg_temp.ran(query text, out workers_launched int, out initplans int, out calls_per_row boolean)
+language plpgsql as $$
+declare line text;
+begin
+    workers_launched := 0; initplans := 0; calls_per_row := false;
+    for line in execute 'explain (analyze, costs off, timing off, summary off) ' || query loop
+        if line ~ 'Workers Launched: ' then workers_launched := substring(line from 'Workers Launched: (\d+)')::int; end if;
+        if line ~ 'InitPlan' then initplans := initplans + 1; end if;
+        if line ~ 'Filter:.*auth\.uid' then calls_per_row := true; end if;
+    end loop;
+end $$;
 
 set local parallel_setup_cost = 0;
 set local parallel_tuple_cost = 0;
@@ -20,10 +35,17 @@ set local min_parallel_table_scan_size = 0;
 set local max_parallel_workers_per_gather = 2;
 set local role authenticated;
 select auth.authenticate(:'alice') is not null as alice;
-explain (costs off) select count(*) from todos;
 select count(*) as alice_rows, count(*) filter (where user_id <> :'alice_id') as others from todos;
 select auth.authenticate(:'bob') is not null as bob;
 select count(*) as bob_rows, count(*) filter (where user_id <> :'bob_id') as others from todos;
--- The workers really ran.
-explain (analyze, costs off, timing off, summary off) select count(*) from todos;
+-- The workers really ran; the identity was evaluated once.
+select * from pg_temp.ran('select count(*) from todos');
+-- Per-row calls inside the workers (planner support off for this part).
+reset role;
+update pg_proc set prosupport = 0 where oid = 'auth.uid()'::regprocedure;
+set local role authenticated;
+select * from pg_temp.ran('select count(*) from todos');
+select count(*) as bob_rows, count(*) filter (where user_id <> :'bob_id') as others from todos;
+select auth.authenticate(:'alice') is not null as alice;
+select count(*) as alice_rows, count(*) filter (where user_id <> :'alice_id') as others from todos;
 rollback;
