@@ -393,3 +393,47 @@ ALTER FUNCTION auth.uid() SUPPORT health_rls._once_per_execution;
 ALTER FUNCTION auth.jwt() SUPPORT health_rls._once_per_execution;
 ALTER FUNCTION auth.role() SUPPORT health_rls._once_per_execution;
 ALTER FUNCTION auth.email() SUPPORT health_rls._once_per_execution;
+
+-- Standard tables lose 0.1.0's foreign key on kind (health._upgrade_metric_table above drops it);
+-- the validation trigger checks kinds, and this guard refuses deleting kinds in use.
+-- Deleting (or renaming) a kind that samples still use is refused, as a foreign key would: the
+-- standard tables have none (the validation trigger checks kinds against the cached catalog,
+-- src/health/table.rs says why). Every table with the validation trigger is checked under a SHARE
+-- lock, so no insert of that kind can slip in until this transaction ends; the inserts after it
+-- see the new catalog. Runs as the extension owner: it must see every user's rows.
+CREATE FUNCTION health.refuse_deleting_kinds_in_use() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+    t record;
+    in_use boolean;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.code = OLD.code THEN
+        RETURN NEW;
+    END IF;
+    FOR t IN SELECT g.tgrelid::regclass AS tbl,
+                    CASE WHEN g.tgnargs = 3 THEN split_part(encode(g.tgargs, 'escape'), '\000', 1) ELSE 'kind' END AS kind_column
+               FROM pg_trigger g
+              WHERE g.tgfoid = 'health.normalize_sample()'::regprocedure
+              ORDER BY g.tgrelid
+    LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', t.tbl);
+        IF TG_OP = 'TRUNCATE' THEN
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', t.tbl) INTO in_use;
+        ELSE
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE %I = $1)', t.tbl, t.kind_column) INTO in_use USING OLD.code;
+        END IF;
+        IF in_use THEN
+            RAISE foreign_key_violation USING
+                MESSAGE = CASE WHEN TG_OP = 'TRUNCATE'
+                    THEN format('cannot truncate health.metric_kinds: table %s has samples', t.tbl)
+                    ELSE format('kind %s is still used by samples in table %s', OLD.code, t.tbl) END,
+                HINT = 'Delete or convert those samples first.';
+        END IF;
+    END LOOP;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$;
+REVOKE ALL ON FUNCTION health.refuse_deleting_kinds_in_use() FROM PUBLIC;
+CREATE TRIGGER refuse_deleting_kinds_in_use BEFORE DELETE OR UPDATE OF code ON health.metric_kinds
+    FOR EACH ROW EXECUTE FUNCTION health.refuse_deleting_kinds_in_use();
+CREATE TRIGGER refuse_truncating_kinds_in_use BEFORE TRUNCATE ON health.metric_kinds
+    FOR EACH STATEMENT EXECUTE FUNCTION health.refuse_deleting_kinds_in_use();

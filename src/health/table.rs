@@ -17,6 +17,10 @@ use pgrx::prelude::*;
 /// - That unique index is declared `(user_id, kind, recorded_at DESC, source)`, so the one index
 ///   is both the duplicate check and the `(user_id, kind, recorded_at desc)` index that serves
 ///   "latest samples of a kind for this user": one index to maintain per insert, not two.
+/// - `kind` has no foreign key to `health.metric_kinds`: the validation trigger already refuses
+///   an unknown kind (22023) from the cached catalog, and a foreign key would check it again with
+///   one SPI lookup per row (~3 µs, a third of a 10k-sample `ingest`). Deleting a kind that rows
+///   still use is refused by `health.refuse_deleting_kinds_in_use` instead (23503, as before).
 /// - Values are stored in the kind's canonical unit (the trigger rewrites them), so queries
 ///   never convert; `unit` keeps saying what the number means.
 pub fn metric_table_ddl(table: &str) -> Vec<String> {
@@ -25,7 +29,7 @@ pub fn metric_table_ddl(table: &str) -> Vec<String> {
             "CREATE TABLE {table} (\n\
              \x20   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n\
              \x20   user_id     uuid NOT NULL DEFAULT auth.uid(),\n\
-             \x20   kind        text NOT NULL REFERENCES health.metric_kinds (code),\n\
+             \x20   kind        text NOT NULL,\n\
              \x20   value       double precision NOT NULL,\n\
              \x20   unit        text NOT NULL,\n\
              \x20   recorded_at timestamptz NOT NULL,\n\
@@ -73,7 +77,19 @@ pub fn sync_columns_ddl(table: &str) -> Vec<String> {
 /// UPDATE for every table `health.create_metric_table` made).
 pub fn upgrade_metric_table(relid: pg_sys::Oid) {
     let table = crate::pg::relation::qualified_name(relid);
-    for statement in sync_columns_ddl(table.as_sql()) {
+    let mut statements = sync_columns_ddl(table.as_sql());
+    // 0.1.0 made `kind` a foreign key; the trigger's catalog check and the delete guard replace it.
+    let foreign_keys = select_one::<Vec<String>>(
+        "SELECT pg_catalog.array_agg(conname::pg_catalog.text) FROM pg_catalog.pg_constraint \
+          WHERE conrelid OPERATOR(pg_catalog.=) $1 AND contype OPERATOR(pg_catalog.=) 'f' \
+            AND confrelid OPERATOR(pg_catalog.=) 'health.metric_kinds'::pg_catalog.regclass",
+        &[relid.into()],
+    )
+    .unwrap_or_default();
+    for name in foreign_keys {
+        statements.push(format!("ALTER TABLE {} DROP CONSTRAINT {}", table.as_sql(), Ident::quote(&name)));
+    }
+    for statement in statements {
         Spi::run(&statement).unwrap_or_else(|e| error::bad_argument(format!("health._upgrade_metric_table: {e}")));
     }
 }

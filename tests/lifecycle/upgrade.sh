@@ -150,6 +150,11 @@ SQL
     second=$(as_alice filled "SELECT string_agg(status, ',' ORDER BY ord) FROM health.ingest('health_metrics', '[
         {\"kind\": \"HKQuantityTypeIdentifierStepCount\", \"value\": 612, \"unit\": \"count\", \"start\": \"2021-11-30 07:47:59 +0200\", \"end\": \"2021-11-30 07:55:00 +0200\", \"sync_id\": \"s1\", \"sync_version\": 2}]')")
     check "updated: a 0.1.0 metric table takes HealthKit intervals, sync versions and pairs" "inserted,inserted|updated" "$first|$second"
+    # 0.1.0's foreign key on kind is gone (the trigger checks kinds); a kind in use still cannot go.
+    check "updated: the 0.1.0 table's foreign key on kind is dropped" "0" \
+        "$(q -d filled -c "SELECT count(*) FROM pg_constraint WHERE conrelid = 'health_metrics'::regclass AND contype = 'f'")"
+    check "updated: deleting a kind its samples use is refused (23503)" "23503" \
+        "$(q -d filled -v VERBOSITY=verbose -c "DELETE FROM health.metric_kinds WHERE code = (SELECT kind FROM health_metrics LIMIT 1)" 2>&1 | sed -n "s/^ERROR: *\([0-9A-Z]\{5\}\):.*/\1/p")"
     # The realtime trigger of a table enabled under the old version still announces, on the
     # same channel (psql prints notifications to its own session at commit).
     heard=$(q -d filled -c "LISTEN \"$channel_before\"" -c "INSERT INTO notes (user_id, body) VALUES ('$ALICE', 'after update')" 2>&1 | grep -c "Asynchronous notification \"$channel_before\"")

@@ -98,4 +98,19 @@ select pg_temp.try($$insert into wrong_timing values ('heart_rate', 72, '/min')$
 create table wrong_type (kind text, value text, unit text);
 create trigger normalize before insert on wrong_type for each row execute function health.normalize_sample();
 select pg_temp.try($$insert into wrong_type values ('heart_rate', '72', '/min')$$);
+-- The standard table has no foreign key on kind (the trigger checks kinds); deleting, renaming or
+-- truncating away a kind that samples use is refused all the same (23503), in every table with
+-- the trigger (vitals names its kind column "metric"), whoever owns those rows.
+reset role;
+insert into health.metric_kinds (code, display, unit, min_value, max_value) values ('mood', 'Mood', '1', 0, 1), ('unused', 'Unused', '1', 0, 1);
+insert into vitals (metric, reading, uom) values ('mood', 0.5, '1');
+select pg_temp.try($$delete from health.metric_kinds where code = 'mood'$$) as delete_in_use;
+select pg_temp.try($$update health.metric_kinds set code = 'feeling' where code = 'mood'$$) as rename_in_use;
+select pg_temp.try($$truncate health.metric_kinds$$) as truncate_in_use;
+select pg_temp.try($$update health.metric_kinds set display = 'Mood (1-5)' where code = 'mood'$$) as other_change;
+select pg_temp.try($$delete from health.metric_kinds where code = 'unused'$$) as delete_unused;
+delete from vitals where metric = 'mood';
+select pg_temp.try($$delete from health.metric_kinds where code = 'mood'$$) as delete_after_samples_gone;
+-- ... and a deleted kind is refused by the trigger at once.
+select pg_temp.try($$insert into vitals (metric, reading, uom) values ('mood', 0.5, '1')$$) as insert_deleted_kind;
 rollback;
