@@ -24,9 +24,9 @@ fn body_json(body: &Bytes) -> Result<Value, ApiError> {
 
 fn user_id(v: &Value, what: &str) -> Result<String, ApiError> {
     let text = v.as_str().unwrap_or_default().trim();
-    uuid::Uuid::parse_str(text)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::BadRequest(format!("{what} is not a user id (it looks like 8-4-4-4-12 hexadecimal digits).")))
+    uuid::Uuid::parse_str(text).map(|u| u.to_string()).map_err(|_| {
+        ApiError::BadRequest(format!("{what} is not a user id (it looks like 8-4-4-4-12 hexadecimal digits)."))
+    })
 }
 
 /// A sample's time as milliseconds since the epoch (what the page's Date wants).
@@ -61,13 +61,18 @@ pub async fn dashboard(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Res
         .await?;
     let latest = tx
         .query(
-            &format!("SELECT DISTINCT ON (kind) id, kind, value, unit, {MS} FROM {} ORDER BY kind, recorded_at DESC", g.table),
+            &format!(
+                "SELECT DISTINCT ON (kind) id, kind, value, unit, {MS} FROM {} ORDER BY kind, recorded_at DESC",
+                g.table
+            ),
             &[],
         )
         .await?;
     tx.commit().await?;
-    let heart: Vec<Value> =
-        heart.iter().map(|r| json!({"id": r.get::<_, i64>(0), "value": r.get::<_, f64>(1), "at": r.get::<_, i64>(2)})).collect();
+    let heart: Vec<Value> = heart
+        .iter()
+        .map(|r| json!({"id": r.get::<_, i64>(0), "value": r.get::<_, f64>(1), "at": r.get::<_, i64>(2)}))
+        .collect();
     let latest: Vec<Value> = latest.iter().map(sample).collect();
     Ok(json_response(StatusCode::OK, &json!({"after_seq": after, "heart_rate": heart, "latest": latest})))
 }
@@ -85,11 +90,17 @@ pub async fn samples(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let token = token(&headers)?;
-    let ids: Vec<i64> = q.get("ids").map(|s| s.split(',').filter_map(|i| i.trim().parse().ok()).take(1000).collect()).unwrap_or_default();
+    let ids: Vec<i64> = q
+        .get("ids")
+        .map(|s| s.split(',').filter_map(|i| i.trim().parse().ok()).take(1000).collect())
+        .unwrap_or_default();
     let mut conn = g.db.conn().await?;
     let tx = as_user(&mut conn, &token).await?;
     let rows = tx
-        .query(&format!("SELECT id, kind, value, unit, {MS} FROM {} WHERE id = ANY($1) ORDER BY recorded_at", g.table), &[&ids])
+        .query(
+            &format!("SELECT id, kind, value, unit, {MS} FROM {} WHERE id = ANY($1) ORDER BY recorded_at", g.table),
+            &[&ids],
+        )
         .await?;
     tx.commit().await?;
     Ok(json_response(StatusCode::OK, &json!({"samples": rows.iter().map(sample).collect::<Vec<_>>()})))
@@ -122,8 +133,10 @@ pub async fn share(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Byte
     let token = token(&headers)?;
     let v = body_json(&body)?;
     let grantee = user_id(&v["grantee"], "The person's id")?;
-    let kinds: Vec<String> =
-        v["kinds"].as_array().map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let kinds: Vec<String> = v["kinds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
     let days: Option<i32> = v["expires_in_days"].as_i64().and_then(|d| i32::try_from(d).ok());
     let mut conn = g.db.conn().await?;
     let tx = as_user(&mut conn, &token).await?;

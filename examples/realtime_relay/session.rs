@@ -89,7 +89,10 @@ pub async fn sign_in(State(g): State<Arc<Gateway>>, body: Bytes) -> Result<Respo
     let (email, password) = credentials(&body)?;
     let mut conn = g.db.conn().await?;
     let tx = as_anon(&mut conn).await?;
-    let row = tx.query_one("SELECT auth.start_session($1, $2)", &[&email, &password]).await.map_err(|e| wrong_password(e.into()))?;
+    let row = tx
+        .query_one("SELECT auth.start_session($1, $2)", &[&email, &password])
+        .await
+        .map_err(|e| wrong_password(e.into()))?;
     tx.commit().await?;
     signed_in(&g, &row.get::<_, Value>(0))
 }
@@ -101,13 +104,14 @@ pub async fn sign_up(State(g): State<Arc<Gateway>>, body: Bytes) -> Result<Respo
     // sign_up answers an already registered email like a new one (no account enumeration); the
     // sign-in right after then only succeeds with that account's own password.
     tx.query_one("SELECT auth.sign_up($1, $2)", &[&email, &password]).await?;
-    let row = tx.query_one("SELECT auth.start_session($1, $2)", &[&email, &password]).await.map_err(|e| match e.into() {
-        ApiError::Unauthorized(..) => ApiError::Unauthorized(
-            "bad_credentials",
-            "Could not create that account. If the email already has one, sign in with its password.".into(),
-        ),
-        other => other,
-    })?;
+    let row =
+        tx.query_one("SELECT auth.start_session($1, $2)", &[&email, &password]).await.map_err(|e| match e.into() {
+            ApiError::Unauthorized(..) => ApiError::Unauthorized(
+                "bad_credentials",
+                "Could not create that account. If the email already has one, sign in with its password.".into(),
+            ),
+            other => other,
+        })?;
     tx.commit().await?;
     signed_in(&g, &row.get::<_, Value>(0))
 }
@@ -150,7 +154,9 @@ pub async fn sign_out(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Resp
     .await;
     match result {
         // Already signed out (expired, revoked, no cookies): the outcome the person asked for.
-        Ok(()) | Err(ApiError::Unauthorized(..)) => cleared(&g, json_response(StatusCode::OK, &json!({"signed_out": true}))),
+        Ok(()) | Err(ApiError::Unauthorized(..)) => {
+            cleared(&g, json_response(StatusCode::OK, &json!({"signed_out": true})))
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -11,6 +11,9 @@ const KIND_NAMES = { heart_rate: 'Heart rate', steps: 'Steps', oxygen_saturation
 
 const state = { table: '', heart: new Map(), latest: new Map() };
 
+// UCUM annotations read better without braces: "{steps}" → "steps".
+const unitText = (unit) => unit.replace(/^\{(.*)\}$/, '$1');
+
 function notice(text, kind = 'error') {
   const box = $('notice');
   box.textContent = text;
@@ -43,7 +46,7 @@ function redraw() {
     const tr = document.createElement('tr');
     tr.dataset.kind = s.kind;
     tr.dataset.value = String(s.value);
-    for (const text of [KIND_NAMES[s.kind] || s.kind, `${s.value} ${s.unit}`, new Date(s.at).toLocaleString()]) {
+    for (const text of [KIND_NAMES[s.kind] || s.kind, `${s.value} ${unitText(s.unit)}`, new Date(s.at).toLocaleString()]) {
       const td = document.createElement('td');
       td.textContent = text;
       tr.append(td);

@@ -74,7 +74,7 @@ async function view(owner) {
     const { samples } = await call('POST', '/api/shared', { owner });
     const box = $('shared-view');
     const list = item('ul', undefined, { class: 'list' });
-    for (const s of samples) list.append(item('li', `${s.kind}: ${s.value} ${s.unit} (${when(s.at)})`));
+    for (const s of samples) list.append(item('li', `${s.kind}: ${s.value} ${s.unit.replace(/^\{(.*)\}$/, '$1')} (${when(s.at)})`));
     if (!samples.length) list.append(item('li', 'Nothing shared in that window yet.'));
     box.replaceChildren(item('h3', 'Shared with you'), list);
   } catch (e) {
