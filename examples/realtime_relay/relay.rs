@@ -472,11 +472,20 @@ async fn events(State(relay): State<Arc<Relay>>, headers: HeaderMap) -> Response
     let Some(token) = bearer(&headers) else {
         return (StatusCode::UNAUTHORIZED, "missing bearer token\n").into_response();
     };
+    stream(&relay, token, last_event_id(&headers)).await
+}
+
+/// The `Last-Event-ID` a reconnecting EventSource sends (the last seq it saw).
+pub fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+    headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok())
+}
+
+/// The SSE stream of the token's user, resuming after `last_event_id` when given. Shared by the
+/// bearer endpoint above and the web gateway (which takes the token from an HttpOnly cookie).
+pub async fn stream(relay: &Arc<Relay>, token: &str, last_event_id: Option<i64>) -> Response {
     let Some(grant) = relay.grant(token).await else {
         return (StatusCode::UNAUTHORIZED, "invalid or expired token\n").into_response();
     };
-    let last_event_id =
-        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     // LISTEN first, then decide where the stream starts: nothing committed in between is lost.
     let rx = match relay.subscribe(&grant.channel).await {
         Ok(rx) => rx,

@@ -1,0 +1,203 @@
+//! What the page reads and changes, each request in its own transaction AS the signed-in user
+//! (db::as_user): owner-only RLS decides which rows come back, the sharing functions decide who
+//! may share, revoke and read. The gateway adds no filter of its own.
+use crate::db::{as_user, json_response, ApiError};
+use crate::gateway::Gateway;
+use crate::relay;
+use crate::session::{cookie, ACCESS};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The access token from its HttpOnly cookie; without one the page asks for a refresh.
+fn token(headers: &HeaderMap) -> Result<String, ApiError> {
+    cookie(headers, ACCESS).ok_or_else(|| ApiError::Unauthorized("no_session", "You are not signed in.".into()))
+}
+
+fn body_json(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|_| ApiError::BadRequest("The request body is not JSON.".into()))
+}
+
+fn user_id(v: &Value, what: &str) -> Result<String, ApiError> {
+    let text = v.as_str().unwrap_or_default().trim();
+    uuid::Uuid::parse_str(text).map(|u| u.to_string()).map_err(|_| {
+        ApiError::BadRequest(format!("{what} is not a user id (it looks like 8-4-4-4-12 hexadecimal digits)."))
+    })
+}
+
+/// A sample's time as milliseconds since the epoch (what the page's Date wants).
+const MS: &str = "(extract(epoch FROM recorded_at) * 1000)::int8";
+
+pub async fn me(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let row = tx.query_one("SELECT auth.uid()::text, auth.email()", &[]).await?;
+    let (id, email): (String, Option<String>) = (row.get(0), row.get(1));
+    Ok(json_response(StatusCode::OK, &json!({"user": {"id": id, "email": email}, "table": g.table_name})))
+}
+
+/// The page's starting picture: the last hour of heart rate, the latest value of every kind,
+/// and the change-feed position they were read at (the stream resumes after it, so nothing
+/// committed between this read and the stream's start is missed).
+pub async fn dashboard(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let after: i64 = tx.query_one("SELECT coalesce(max(seq), 0)::int8 FROM health_rls.changes", &[]).await?.get(0);
+    let heart = tx
+        .query(
+            &format!(
+                "SELECT id, value, {MS} FROM {} WHERE kind = 'heart_rate' AND recorded_at > now() - interval '1 hour' \
+                 ORDER BY recorded_at",
+                g.table
+            ),
+            &[],
+        )
+        .await?;
+    let latest = tx
+        .query(
+            &format!(
+                "SELECT DISTINCT ON (kind) id, kind, value, unit, {MS} FROM {} ORDER BY kind, recorded_at DESC",
+                g.table
+            ),
+            &[],
+        )
+        .await?;
+    tx.commit().await?;
+    let heart: Vec<Value> = heart
+        .iter()
+        .map(|r| json!({"id": r.get::<_, i64>(0), "value": r.get::<_, f64>(1), "at": r.get::<_, i64>(2)}))
+        .collect();
+    let latest: Vec<Value> = latest.iter().map(sample).collect();
+    Ok(json_response(StatusCode::OK, &json!({"after_seq": after, "heart_rate": heart, "latest": latest})))
+}
+
+fn sample(r: &tokio_postgres::Row) -> Value {
+    json!({"id": r.get::<_, i64>(0), "kind": r.get::<_, String>(1), "value": r.get::<_, f64>(2),
+           "unit": r.get::<_, String>(3), "at": r.get::<_, i64>(4)})
+}
+
+/// The values behind a change event's keys (events carry keys only). `?ids=1,2,3`; ids of other
+/// users' rows simply do not come back.
+pub async fn samples(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let ids: Vec<i64> = q
+        .get("ids")
+        .map(|s| s.split(',').filter_map(|i| i.trim().parse().ok()).take(1000).collect())
+        .unwrap_or_default();
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let rows = tx
+        .query(
+            &format!("SELECT id, kind, value, unit, {MS} FROM {} WHERE id = ANY($1) ORDER BY recorded_at", g.table),
+            &[&ids],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"samples": rows.iter().map(sample).collect::<Vec<_>>()})))
+}
+
+/// The stream of change events, authenticated by the access cookie (EventSource cannot send an
+/// Authorization header, and a token in the URL would end up in logs and history). A browser
+/// reconnecting on its own sends Last-Event-ID; a page that opens a new stream says `?after=seq`.
+pub async fn stream(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let after = relay::last_event_id(&headers).or_else(|| q.get("after").and_then(|a| a.parse().ok()));
+    Ok(relay::stream(&g.relay, &token, after).await)
+}
+
+pub async fn shares(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let rows = tx.query("SELECT share FROM health.shares()", &[]).await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"shares": rows.iter().map(|r| r.get::<_, Value>(0)).collect::<Vec<_>>()})))
+}
+
+/// `{"grantee": uuid, "kinds": [..], "expires_in_days": n?}` → a new share.
+pub async fn share(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let v = body_json(&body)?;
+    let grantee = user_id(&v["grantee"], "The person's id")?;
+    let kinds: Vec<String> = v["kinds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let days: Option<i32> = v["expires_in_days"].as_i64().and_then(|d| i32::try_from(d).ok());
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let row = tx
+        .query_one(
+            "SELECT health.share($1::text::uuid, $2::text[], NULL, NULL, now() + make_interval(days => $3::int4))::text",
+            &[&grantee, &kinds, &days],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"share": row.get::<_, String>(0)})))
+}
+
+pub async fn revoke(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let id = user_id(&body_json(&body)?["id"], "The share id")?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    tx.execute("SELECT health.revoke_share($1::text::uuid)", &[&id]).await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"revoked": id})))
+}
+
+pub async fn access_log(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let rows = tx
+        .query(
+            "SELECT (extract(epoch FROM at) * 1000)::int8, grantee_id::text, grantee_email, kinds, row_count \
+               FROM health.my_access_log() LIMIT 50",
+            &[],
+        )
+        .await?;
+    tx.commit().await?;
+    let log: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"at": r.get::<_, i64>(0), "grantee_id": r.get::<_, String>(1), "grantee_email": r.get::<_, Option<String>>(2),
+                   "kinds": r.get::<_, Vec<String>>(3), "rows": r.get::<_, i32>(4)})
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"access_log": log})))
+}
+
+/// A grantee reads what an owner shared (the latest value per kind). POST, not GET: the read is
+/// recorded in the owner's access log, so it changes state.
+pub async fn shared(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let owner = user_id(&body_json(&body)?["owner"], "The owner's id")?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT DISTINCT ON (kind) id, kind, value, unit, {MS} FROM health.shared_samples($1::text::uuid) \
+                 ORDER BY kind, recorded_at DESC"
+            ),
+            &[&owner],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"samples": rows.iter().map(sample).collect::<Vec<_>>()})))
+}

@@ -1,0 +1,547 @@
+//! The dashboard in a real browser: Debian's `chromium`, headless, driven through `chromedriver`
+//! (WebDriver). Two people sign up in two browser sessions; a wearable writes for one of them;
+//! the point appears on that person's chart within 2 s and never on the other's; it is still
+//! there after a reload; a sample written while the network is cut arrives after it comes back
+//! (the change feed's catch-up); sharing, the access log and revoking work from the page;
+//! signing out ends the stream at the gateway, and a session ended elsewhere shows in words.
+//! Everything is checked in the DOM (data attributes, text), not in pixels; screenshots of both
+//! pages are saved under target/dashboard-screenshots/.
+#[path = "../examples/realtime_relay/api.rs"]
+mod api;
+mod common;
+#[path = "../examples/realtime_relay/db.rs"]
+mod db;
+#[path = "../examples/realtime_relay/gateway.rs"]
+mod gateway;
+#[path = "../examples/realtime_relay/relay.rs"]
+mod relay;
+#[path = "../examples/realtime_relay/session.rs"]
+mod session;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const TABLE: &str = "public.dash_metrics";
+
+/// chromedriver on a free port (killed when dropped).
+struct Driver {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver not found: install Debian's chromium and chromium-driver (scripts/setup does)");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Driver { _child: child, url: format!("http://127.0.0.1:{port}") }
+}
+
+/// A new browser session: its own profile, so its own cookies. Root needs --no-sandbox.
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1200,1250", "--lang=en-US"]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("start a headless chromium session")
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script `{script}` failed: {e}"))
+}
+
+/// Poll a JavaScript condition; how long it took to hold, or None at the deadline.
+async fn wait_for(c: &Client, condition: &str, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let script = format!("return !!({condition});");
+    loop {
+        if c.execute(&script, vec![]).await.ok().and_then(|v| v.as_bool()) == Some(true) {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+async fn must(c: &Client, condition: &str, within: Duration, what: &str) -> Duration {
+    match wait_for(c, condition, within).await {
+        Some(t) => t,
+        None => {
+            let text = js(c, "return document.body.innerText").await;
+            panic!(
+                "{what}: `{condition}` did not hold within {within:?}. The page said:\n{}",
+                text.as_str().unwrap_or("")
+            )
+        }
+    }
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+}
+
+const SIGNED_IN: &str = "document.body.dataset.view === 'signed-in' \
+    && document.getElementById('stream-status').dataset.state === 'open'";
+const SIGNED_OUT: &str = "document.body.dataset.view === 'signed-out'";
+
+fn point(value: i64) -> String {
+    format!("document.querySelector('#hr-chart circle.point[data-value=\"{value}\"]') !== null")
+}
+
+/// A wearable: its own session (start_session) and health.ingest as its user.
+struct Wearable {
+    db: tokio_postgres::Client,
+    token: String,
+}
+
+impl Wearable {
+    async fn sign_in(email: &str, password: &str) -> Wearable {
+        let db = connect().await;
+        let token: String = db
+            .query_one("SELECT auth.start_session($1, $2)->>'access_token'", &[&email, &password])
+            .await
+            .unwrap()
+            .get(0);
+        Wearable { db, token }
+    }
+
+    /// Samples ago `seconds` before now: (kind, value, unit, seconds ago).
+    async fn write(&self, samples: &[(&str, f64, &str, i64)]) {
+        // Milliseconds: two samples of one kind in the same second are not duplicates.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let body: Vec<Value> = samples
+            .iter()
+            .map(|(kind, value, unit, ago)| {
+                json!({"kind": kind, "value": value, "unit": unit, "source": "test-watch",
+                       "recorded_at": rfc3339(now - ago * 1000)})
+            })
+            .collect();
+        self.db.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+        self.db.query_one("SELECT auth.authenticate($1)", &[&self.token]).await.unwrap();
+        let statuses: Vec<String> = self
+            .db
+            .query("SELECT status FROM health.ingest($1::text::regclass, $2::jsonb)", &[&TABLE, &Value::Array(body)])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        self.db.batch_execute("COMMIT").await.unwrap();
+        assert!(statuses.iter().all(|s| s == "inserted"), "wearable samples {samples:?} stored: {statuses:?}");
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, for Unix milliseconds (no date-time dependency).
+fn rfc3339(unix_ms: i64) -> String {
+    let (unix, ms) = (unix_ms.div_euclid(1000), unix_ms.rem_euclid(1000));
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let (d, m) = (doy - (153 * mp + 2) / 5 + 1, if mp < 10 { mp + 3 } else { mp - 9 });
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// A TCP proxy in front of the gateway that the test can cut (every open connection dropped,
+/// new ones refused) and restore: a network drop as the browser sees it.
+struct Proxy {
+    addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Proxy {
+            addr: listener.local_addr().unwrap(),
+            down: Arc::new(AtomicBool::new(false)),
+            open: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (down, open) = (proxy.down.clone(), proxy.open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if down.load(Ordering::SeqCst) {
+                    continue; // dropped: the browser sees a network error
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                open.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        proxy
+    }
+
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for task in self.open.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// One plain HTTP/1.0 request: (status, response head, body). axum writes header names in
+/// lower case.
+async fn http(addr: SocketAddr, request_head: &str, body: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("{request_head}\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// The gateway's own guarantees, asked over plain HTTP: CSP on the page, no inline script,
+/// state changes refused without the page's header or from another origin.
+async fn check_headers(addr: SocketAddr) {
+    let (status, head, body) = http(addr, "GET / HTTP/1.0", "").await;
+    assert_eq!(status, 200);
+    let csp = head.lines().find(|l| l.starts_with("content-security-policy:")).expect("a CSP header");
+    assert!(csp.contains("default-src 'self'") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(body.matches("<script").count() >= 1);
+    assert_eq!(
+        body.matches("<script").count(),
+        body.matches("<script type=\"module\" src=\"/").count(),
+        "no inline script"
+    );
+    let signin = r#"{"email": "nobody@example.com", "password": "whatever password"}"#;
+    let json = "Content-Type: application/json";
+    let (status, _, body) = http(addr, &format!("POST /api/session/signin HTTP/1.0\r\n{json}"), signin).await;
+    assert_eq!(status, 403, "a POST without X-Requested-With is refused: {body}");
+    let (status, _, _) = http(
+        addr,
+        &format!("POST /api/session/signin HTTP/1.0\r\n{json}\r\nX-Requested-With: health-rls\r\nOrigin: http://evil.example"),
+        signin,
+    )
+    .await;
+    assert_eq!(status, 403, "a POST from another origin is refused");
+    let (status, _, _) = http(
+        addr,
+        "POST /api/session/signin HTTP/1.0\r\nContent-Type: text/plain\r\nX-Requested-With: health-rls",
+        signin,
+    )
+    .await;
+    assert_eq!(status, 403, "a form-like (non-JSON) POST is refused");
+    let (status, _, body) =
+        http(addr, &format!("POST /api/session/signin HTTP/1.0\r\n{json}\r\nX-Requested-With: health-rls"), signin)
+            .await;
+    assert_eq!(status, 401, "the page's own kind of request gets through the guard: {body}");
+    assert!(body.contains("Wrong email or password."), "{body}");
+    let (status, _, _) = http(addr, "GET /api/stream HTTP/1.0", "").await;
+    assert_eq!(status, 401, "no stream without the session cookie");
+
+    // The session is two HttpOnly, SameSite=Strict cookies; no token in any body. A refresh
+    // rotates the refresh token (single-use) and sets both cookies again.
+    let page = format!("{json}\r\nX-Requested-With: health-rls\r\nOrigin: http://{addr}");
+    let account = format!(
+        r#"{{"email": "cookie.{}@example.com", "password": "a long password"}}"#,
+        uuid::Uuid::new_v4().simple()
+    );
+    let (status, head, body) = http(addr, &format!("POST /api/session/signup HTTP/1.0\r\n{page}"), &account).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("token"), "no token in the body: {body}");
+    let cookies = |head: &str| -> Vec<String> {
+        head.lines().filter_map(|l| l.strip_prefix("set-cookie: ")).map(str::to_string).collect()
+    };
+    let set = cookies(&head);
+    assert_eq!(set.len(), 2, "{head}");
+    for c in &set {
+        assert!(c.contains("; HttpOnly") && c.contains("; SameSite=Strict"), "{c}");
+    }
+    assert!(set.iter().any(|c| c.starts_with("hr_access=") && c.contains("Path=/api;")), "{set:?}");
+    assert!(set.iter().any(|c| c.starts_with("hr_refresh=") && c.contains("Path=/api/session;")), "{set:?}");
+    let refresh_cookie =
+        set.iter().find(|c| c.starts_with("hr_refresh=")).unwrap().split(';').next().unwrap().to_string();
+    let (status, head, body) =
+        http(addr, &format!("POST /api/session/refresh HTTP/1.0\r\n{page}\r\nCookie: {refresh_cookie}"), "{}").await;
+    assert_eq!(status, 200, "{body}");
+    let rotated = cookies(&head);
+    assert_eq!(rotated.len(), 2, "both cookies set again: {head}");
+    assert!(!rotated.iter().any(|c| c.starts_with(&refresh_cookie)), "a new refresh token: {rotated:?}");
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../dashboard-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_real_browser() {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute(&format!("DROP TABLE IF EXISTS {TABLE}; SELECT health.create_metric_table('{TABLE}');"))
+        .await
+        .expect("the metric table");
+    let relay = relay::Relay::connect(&dsn()).await.unwrap();
+    let g = gateway::Gateway::new(relay.clone(), &dsn(), TABLE, false);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let direct = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, gateway::router(g)).await });
+    check_headers(direct).await;
+
+    // The browsers reach the gateway through a proxy the test can cut.
+    let proxy = Proxy::start(direct).await;
+    let base = format!("http://{}/", proxy.addr);
+    let driver = start_driver().await;
+    let (a, b) = (browser(&driver).await, browser(&driver).await);
+    let result = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(scenario(
+        &admin, &relay, &proxy, &base, &a, &b,
+    )))
+    .await;
+    // Close the browsers whatever happened (chromium must not outlive the test).
+    let _ = a.close().await;
+    let _ = b.close().await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn scenario(
+    admin: &tokio_postgres::Client,
+    relay: &Arc<relay::Relay>,
+    proxy: &Proxy,
+    base: &str,
+    a: &Client,
+    b: &Client,
+) {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let (a_email, b_email) = (format!("ada.{run}@example.com"), format!("bob.{run}@example.com"));
+    let (a_pw, b_pw) = ("ada's long password", "bob's long password");
+    let secs = Duration::from_secs;
+
+    // B first meets the errors, in words: a password the database's rules refuse, then a
+    // sign-in to an account that does not exist yet.
+    b.goto(base).await.unwrap();
+    must(b, SIGNED_OUT, secs(10), "the sign-in form").await;
+    fill(b, "#email", &b_email).await;
+    fill(b, "#password", "short").await;
+    click(b, "#sign-up").await;
+    must(b, "document.getElementById('notice').textContent.includes('at least')", secs(5), "password rules shown")
+        .await;
+    fill(b, "#password", b_pw).await;
+    click(b, "#sign-in").await;
+    must(b, "document.getElementById('notice').textContent === 'Wrong email or password.'", secs(5), "wrong password")
+        .await;
+    click(b, "#sign-up").await;
+    must(b, SIGNED_IN, secs(10), "B signed up").await;
+
+    // A's wearable has an hour of history before A first looks.
+    admin.query_one("SELECT auth.sign_up($1, $2)", &[&a_email, &a_pw]).await.unwrap();
+    let watch = Wearable::sign_in(&a_email, a_pw).await;
+    let history: Vec<(&str, f64, &str, i64)> =
+        (0..24).map(|i| ("heart_rate", 62.0 + ((i * 7) % 23) as f64, "/min", 3500 - i * 140)).collect();
+    watch.write(&history).await;
+    watch.write(&[("oxygen_saturation", 97.5, "%", 600), ("steps", 4321.0, "{steps}", 300)]).await;
+
+    // A signs in (not up: the account exists) in the other browser.
+    a.goto(base).await.unwrap();
+    must(a, SIGNED_OUT, secs(10), "the sign-in form").await;
+    fill(a, "#email", &a_email).await;
+    fill(a, "#password", a_pw).await;
+    click(a, "#sign-in").await;
+    must(a, SIGNED_IN, secs(10), "A signed in").await;
+    must(a, "document.getElementById('hr-chart').dataset.count === '24'", secs(5), "A's history on the chart").await;
+    must(
+        a,
+        "document.querySelector('#latest tr[data-kind=\"steps\"]')?.textContent.includes('4321')",
+        secs(2),
+        "latest",
+    )
+    .await;
+    assert_eq!(js(a, "return document.cookie").await, json!(""), "no cookie is readable by the page's script");
+    let storage = js(a, "return localStorage.length + sessionStorage.length").await;
+    assert_eq!(storage, json!(0), "nothing kept in page storage");
+    let foreign = "performance.getEntriesByType('resource').every(e => e.name.startsWith(location.origin))";
+    assert_eq!(js(a, &format!("return {foreign}")).await, json!(true), "nothing loaded from another host");
+    assert_eq!(relay.listening(), 2, "one LISTEN per signed-in user");
+
+    // The wearable writes; A's chart shows the point within 2 s, B's never does.
+    watch.write(&[("heart_rate", 123.0, "/min", 0)]).await;
+    let took = must(a, &point(123), secs(2), "the new point on A's chart").await;
+    must(
+        a,
+        "document.querySelector('#latest tr[data-kind=\"heart_rate\"]').dataset.value === '123'",
+        secs(1),
+        "latest",
+    )
+    .await;
+    println!("dashboard: the wearable's sample was on A's chart {took:?} after its commit");
+    // B's own sample reaches B's page (its stream works), so B not showing A's is meaningful.
+    admin.query_one("SELECT auth.sign_up($1, $2)", &[&b_email, &b_pw]).await.unwrap();
+    let b_watch = Wearable::sign_in(&b_email, b_pw).await;
+    b_watch.write(&[("heart_rate", 58.0, "/min", 0)]).await;
+    must(b, &point(58), secs(2), "B's own sample on B's chart").await;
+    assert_eq!(js(b, &format!("return {}", point(123))).await, json!(false), "B's page never shows A's sample");
+    assert_eq!(js(b, "return document.getElementById('hr-chart').dataset.count").await, json!("1"));
+    assert_eq!(js(b, "return document.body.innerText.includes('4321')").await, json!(false));
+    assert_eq!(js(a, &format!("return {}", point(58))).await, json!(false), "A's page never shows B's sample");
+
+    // A reloads: the point is still there (the page's snapshot, read as A through RLS).
+    a.refresh().await.unwrap();
+    must(a, SIGNED_IN, secs(10), "still signed in after a reload (HttpOnly cookie)").await;
+    must(a, &point(123), secs(2), "the point after the reload").await;
+
+    // The network drops; the wearable writes meanwhile; when the network is back the browser
+    // reconnects with Last-Event-ID and the gateway replays the change feed.
+    proxy.cut();
+    must(a, "document.getElementById('stream-status').dataset.state !== 'open'", secs(5), "A notices the drop").await;
+    watch.write(&[("heart_rate", 125.0, "/min", 0)]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(js(a, &format!("return {}", point(125))).await, json!(false), "nothing arrives while cut off");
+    proxy.restore();
+    let took = must(a, &point(125), secs(12), "the sample written during the drop, caught up").await;
+    println!("dashboard: caught up {took:?} after the network came back");
+    must(a, SIGNED_IN, secs(5), "the stream is open again").await;
+
+    // Sharing: A shares steps (not heart rate) with B, by B's id as B's page shows it.
+    let b_id = text_of(b, "#my-id").await;
+    fill(a, "#grantee", &b_id).await;
+    click(a, "#share-form input[value=heart_rate]").await; // checked by default: uncheck
+    click(a, "#share-form input[value=steps]").await;
+    click(a, "#share").await;
+    must(
+        a,
+        "document.querySelector('#shares-given li[data-state=\"active\"]')?.textContent.includes('steps')",
+        secs(5),
+        "share listed",
+    )
+    .await;
+    b.refresh().await.unwrap();
+    must(b, SIGNED_IN, secs(10), "B reloaded").await;
+    // B's fresh snapshot (read as B) holds B's sample only, now that A has plenty.
+    must(b, &point(58), secs(5), "B's sample after B's reload").await;
+    assert_eq!(js(b, "return document.getElementById('hr-chart').dataset.count").await, json!("1"));
+    assert_eq!(js(b, "return document.querySelectorAll('#latest tbody tr').length").await, json!(1));
+    assert_eq!(js(b, "return document.body.innerText.includes('4321')").await, json!(false));
+    must(
+        b,
+        "document.querySelector('#shares-received li[data-state=\"active\"] button') !== null",
+        secs(5),
+        "received",
+    )
+    .await;
+    click(b, "#shares-received li[data-state=\"active\"] button").await;
+    must(
+        b,
+        "document.getElementById('shared-view').textContent.includes('steps: 4321 steps')",
+        secs(5),
+        "B reads the share",
+    )
+    .await;
+    assert_eq!(
+        js(b, "return document.getElementById('shared-view').textContent.includes('heart_rate')").await,
+        json!(false)
+    );
+    a.refresh().await.unwrap();
+    must(a, SIGNED_IN, secs(10), "A reloaded").await;
+    let log = format!("document.querySelector('#access-log tbody').textContent.includes('{b_email}')");
+    must(a, &log, secs(5), "A's access log names B").await;
+    screenshot(a, "dashboard-a.png").await;
+    screenshot(b, "dashboard-b.png").await;
+    click(a, "#shares-given li[data-state=\"active\"] button").await;
+    must(a, "document.querySelector('#shares-given li[data-state=\"revoked\"]') !== null", secs(5), "revoked").await;
+    click(b, "#shares-received li[data-state=\"active\"] button").await; // B's list is from before
+    must(b, "document.getElementById('notice').textContent.includes('no active share')", secs(5), "refused in words")
+        .await;
+
+    // A signs out. A second stream opened in A's page (which the page's sign-out does not
+    // close) must be ended by the gateway when the database session is revoked.
+    js(
+        a,
+        "window.probe = []; const s = new EventSource('/api/stream?after=0'); window.probeSource = s; \
+         s.addEventListener('end', e => probe.push(JSON.parse(e.data).reason)); return true",
+    )
+    .await;
+    must(a, "window.probeSource.readyState === 1", secs(5), "the probe stream is open").await;
+    click(a, "#sign-out").await;
+    must(a, SIGNED_OUT, secs(5), "A's page shows signed out").await;
+    assert_eq!(text_of(a, "#notice").await, "You are signed out.");
+    assert_eq!(js(a, "return document.getElementById('stream-status').dataset.state").await, json!("closed"));
+    must(a, "window.probe.includes('session revoked')", secs(3), "the gateway ends A's other stream").await;
+    must(a, "window.probeSource.readyState === 2", secs(6), "and refuses it afterwards (no cookie)").await;
+    let deadline = Instant::now() + secs(3);
+    while relay.listening() != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(relay.listening(), 1, "only B's channel is still listened on");
+    let live: i64 = admin
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.revoked_at IS NULL) FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id \
+              WHERE u.email = $1",
+            &[&a_email],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 1, "the browser's session is revoked, the watch's own session is not");
+    a.refresh().await.unwrap();
+    must(a, SIGNED_OUT, secs(10), "still signed out after a reload").await;
+    watch.write(&[("heart_rate", 126.0, "/min", 0)]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(js(a, "return document.querySelectorAll('#hr-chart circle').length").await, json!(0));
+
+    // B's session is ended elsewhere (every session of B): B's page says so in words.
+    b_watch.db.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    b_watch.db.query_one("SELECT auth.authenticate($1)", &[&b_watch.token]).await.unwrap();
+    b_watch.db.batch_execute("SELECT auth.sign_out_everywhere(); COMMIT").await.unwrap();
+    must(b, SIGNED_OUT, secs(5), "B's page leaves the dashboard").await;
+    assert!(text_of(b, "#notice").await.contains("session was ended"));
+    b.refresh().await.unwrap();
+    must(b, SIGNED_OUT, secs(10), "B after a reload").await;
+    must(b, "document.getElementById('notice').textContent.includes('expired or was ended')", secs(2), "in words")
+        .await;
+}
