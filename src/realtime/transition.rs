@@ -39,7 +39,7 @@ unsafe fn find_column(rel: pg_sys::Relation, table: &str, name: &str) -> Column 
     // SAFETY: `rel` is the trigger's open relation; its descriptor and attribute names are valid for the call, and the type lookups take any valid type oid.
     unsafe {
         let desc = (*rel).rd_att;
-        let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+        let attrs = crate::pg::relation::attributes(desc);
         let Some(att) = attrs
             .iter()
             .find(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())

@@ -2,6 +2,7 @@
 -- duplicate key, and the validation trigger attached to a DBA's own table.
 begin;
 \i fixtures/setup.sql
+\i fixtures/plan.sql
 create role table_owner nologin;
 grant create, usage on schema public to table_owner;
 -- Attaching the realtime trigger is reserved (realtime.sql revokes it from PUBLIC): granted here.
@@ -13,7 +14,8 @@ select attname, format_type(atttypid, atttypmod) as type, attnotnull as not_null
   from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
  where attrelid = 'health_metrics'::regclass and attnum > 0 and not attisdropped order by attnum;
 select indexdef from pg_indexes where tablename = 'health_metrics' order by 1;
-select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = 'health_metrics'::regclass order by 1;
+-- (contype n: PostgreSQL 18 lists NOT NULL constraints here too.)
+select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid = 'health_metrics'::regclass and contype <> 'n' order by 1;
 select tgname, pg_get_triggerdef(oid) like '%BEFORE INSERT OR UPDATE OF kind, value, unit%FOR EACH ROW EXECUTE FUNCTION health.normalize_sample()' as validates
   from pg_trigger where tgrelid = 'health_metrics'::regclass and tgname = 'normalize_sample';
 select count(*) as realtime_triggers from pg_trigger where tgrelid = 'health_metrics'::regclass and tgname like 'health_rls_realtime%';
@@ -55,7 +57,7 @@ insert into health_metrics (kind, value, unit, recorded_at, source) values ('hea
 select count(*) as alice_rows from health_metrics;
 -- The latest samples of one kind come from the unique index, newest first.
 set local enable_seqscan = off;
-explain (costs off) select value from health_metrics where user_id = :'alice_id' and kind = 'heart_rate' order by recorded_at desc limit 10;
+select * from pg_temp.plan('costs off', format('select value from health_metrics where user_id = %L and kind = %L order by recorded_at desc limit 10', :'alice_id', 'heart_rate'));
 reset enable_seqscan;
 reset role;
 

@@ -89,6 +89,7 @@ rollback;
 -- The plan: auth.uid() once (InitPlan) and an index scan, over 100k rows.
 begin;
 \i fixtures/setup.sql
+\i fixtures/plan.sql
 create table samples (id bigint generated always as identity primary key, user_id uuid not null, v int);
 insert into samples (user_id, v)
   select ('00000000-0000-4000-8000-' || lpad((g % 1000)::text, 12, '0'))::uuid, g from generate_series(1, 100000) g;
@@ -97,6 +98,6 @@ select count(*) from health_rls.enable_owner_rls('samples');
 analyze samples;
 set local role authenticated;
 select auth.authenticate(:'alice') is not null as alice;
-explain (costs off) select * from samples;
+select * from pg_temp.plan('costs off', 'select * from samples');
 select count(*) from samples;
 rollback;

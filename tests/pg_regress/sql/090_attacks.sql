@@ -1,16 +1,23 @@
 -- The attack suite: each case is named, and states the SQLSTATE or the empty result it expects.
 -- Statements run through pg_temp.try ("SQLSTATE: message"); a case is defended when the result
 -- is the expected value or starts with the expected SQLSTATE.
--- Tokens are crafted here with pgcrypto's HMAC, so any header/payload can be signed with k1.
+-- Tokens are crafted here with an HMAC-SHA256 in SQL, so any header/payload can be signed with k1.
 begin;
 \i fixtures/setup.sql
 \i fixtures/vectors.sql
-create extension if not exists pgcrypto;
+-- HMAC-SHA256 (RFC 2104) from core sha256(): no pgcrypto (the PostgreSQL 16 and 18 builds tested lack it).
+create function pg_temp.hmac(msg bytea, key bytea, alg text) returns bytea language sql as $$
+  with k as (select case when length(key) > 64 then sha256(key) else key end as k),
+       b as (select k || decode(repeat('00', 64 - length(k)), 'hex') as b from k),
+       pads as (select string_agg(set_byte('\x00'::bytea, 0, get_byte(b, i) # 54), ''::bytea order by i) as ipad,
+                       string_agg(set_byte('\x00'::bytea, 0, get_byte(b, i) # 92), ''::bytea order by i) as opad
+                  from b, generate_series(0, 63) i)
+  select sha256(opad || sha256(ipad || msg)) from pads where alg = 'sha256' $$;
 create function pg_temp.b64url(b bytea) returns text language sql as
   $$ select translate(encode(b, 'base64'), E'+/=\n', '-_') $$;
 create function pg_temp.sign(header text, payload text) returns text language sql as $$
   select pg_temp.b64url(convert_to(header, 'utf8')) || '.' || pg_temp.b64url(convert_to(payload, 'utf8')) || '.' ||
-         pg_temp.b64url(hmac(convert_to(pg_temp.b64url(convert_to(header, 'utf8')) || '.' || pg_temp.b64url(convert_to(payload, 'utf8')), 'utf8'),
+         pg_temp.b64url(pg_temp.hmac(convert_to(pg_temp.b64url(convert_to(header, 'utf8')) || '.' || pg_temp.b64url(convert_to(payload, 'utf8')), 'utf8'),
                              decode('aGVhbHRoX3JscyByZWdyZXNzaW9uIHNlY3JldCwgMzIrIGJ5dGVzIGxvbmchIQ==', 'base64'), 'sha256')) $$;
 create table victims (id bigint generated always as identity primary key, user_id uuid not null default auth.uid(), secret text);
 select count(*) > 0 as generated from health_rls.enable_owner_rls('victims', commands => '{all}');
@@ -132,7 +139,7 @@ set local role api_user;
 insert into attack values
  ('search_path: token signed with the attacker''s key', '28000', pg_temp.try(format('select auth.authenticate(%L)',
      translate(pg_temp.b64url(convert_to('{"alg":"HS256","kid":"k1"}', 'utf8')) || '.' || pg_temp.b64url(convert_to(format('{"sub":"%s","aud":"authenticated","exp":4102444800}', :'bob_id'), 'utf8')) || '.' ||
-       pg_temp.b64url(hmac(convert_to(pg_temp.b64url(convert_to('{"alg":"HS256","kid":"k1"}', 'utf8')) || '.' || pg_temp.b64url(convert_to(format('{"sub":"%s","aud":"authenticated","exp":4102444800}', :'bob_id'), 'utf8')), 'utf8'),
+       pg_temp.b64url(pg_temp.hmac(convert_to(pg_temp.b64url(convert_to('{"alg":"HS256","kid":"k1"}', 'utf8')) || '.' || pg_temp.b64url(convert_to(format('{"sub":"%s","aud":"authenticated","exp":4102444800}', :'bob_id'), 'utf8')), 'utf8'),
                            convert_to('evil key evil key evil key evil key!', 'utf8'), 'sha256')), '', ''))));
 set local role authenticated;
 select auth.authenticate(:'alice') is not null as alice;
