@@ -342,3 +342,75 @@ async fn grantees_hear_shared_samples_until_the_share_is_revoked() {
     let after = drain(&mut rx, Duration::from_millis(800), Duration::from_secs(3)).await;
     assert!(after.is_empty(), "revocation stops the events at once: {after:?}");
 }
+
+/// A writer's backend remembers owners that gave no share (so their writes skip the share
+/// look-up). A share given on another connection must reach that backend before its next write:
+/// the grantee hears it. Revoking and sharing again, likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_given_elsewhere_reaches_a_writer_that_knew_the_owner_shared_nothing() {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute(
+            "DROP TABLE IF EXISTS rt_shared_late; SELECT health.create_metric_table('public.rt_shared_late');
+             DELETE FROM auth.users WHERE email IN ('owner-late@example.com', 'grantee-late@example.com');
+             SELECT auth.sign_up('owner-late@example.com', 'owner password');
+             SELECT auth.sign_up('grantee-late@example.com', 'grantee password');",
+        )
+        .await
+        .unwrap();
+    let session = |email: &'static str, password: &'static str| {
+        let admin = &admin;
+        async move {
+            let s: serde_json::Value =
+                admin.query_one("SELECT auth.start_session($1, $2)", &[&email, &password]).await.unwrap().get(0);
+            (s["access_token"].as_str().unwrap().to_string(), s["user"]["id"].as_str().unwrap().to_string())
+        }
+    };
+    let (owner_token, _) = session("owner-late@example.com", "owner password").await;
+    let (grantee_token, grantee_id) = session("grantee-late@example.com", "grantee password").await;
+    let (listener, mut rx) = connect_listening().await;
+    let ch = channel_of(&listener, &grantee_token).await;
+    listener.batch_execute(&format!("LISTEN \"{ch}\"")).await.unwrap();
+    let heart_rate = |minute: u32| {
+        serde_json::json!([{"kind": "heart_rate", "value": 60, "unit": "/min",
+                            "recorded_at": format!("2026-11-24T08:{minute:02}:00Z")}])
+    };
+    // The writer's connection: its backend learns the owner shares nothing.
+    let w = connect().await;
+    ingest(&w, &owner_token, "rt_shared_late", heart_rate(0)).await;
+    ingest(&w, &owner_token, "rt_shared_late", heart_rate(1)).await;
+    let before = drain(&mut rx, Duration::from_millis(500), Duration::from_secs(2)).await;
+    assert!(before.is_empty(), "nothing shared yet: {before:?}");
+
+    // Another connection (the owner's phone) shares; the writer's next write is heard.
+    let phone = connect().await;
+    let share = |sql: &'static str| {
+        let (phone, owner_token, grantee_id) = (&phone, owner_token.clone(), grantee_id.clone());
+        async move {
+            phone.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+            phone.query_one("SELECT auth.authenticate($1)", &[&owner_token]).await.unwrap();
+            let row = phone.query_one(sql, &[&grantee_id]).await.unwrap();
+            phone.batch_execute("COMMIT").await.unwrap();
+            row
+        }
+    };
+    share("SELECT health.share($1::text::uuid, '{heart_rate}')").await;
+    let written = ingest(&w, &owner_token, "rt_shared_late", heart_rate(2)).await;
+    let got = drain(&mut rx, Duration::from_millis(800), Duration::from_secs(5)).await;
+    assert_eq!(ids_in(&got, "INSERT"), vec![written[0].1], "the first write after the share is heard: {got:?}");
+
+    // Revoked elsewhere: silence; shared again elsewhere: heard again.
+    share(
+        "SELECT count(health.revoke_share((s.share ->> 'id')::uuid)) FROM health.shares() s \
+          WHERE s.share ->> 'grantee_id' = $1::text AND (s.share ->> 'active')::boolean",
+    )
+    .await;
+    ingest(&w, &owner_token, "rt_shared_late", heart_rate(3)).await;
+    let after_revoke = drain(&mut rx, Duration::from_millis(800), Duration::from_secs(3)).await;
+    assert!(after_revoke.is_empty(), "revoked: {after_revoke:?}");
+    share("SELECT health.share($1::text::uuid, '{heart_rate}')").await;
+    let again = ingest(&w, &owner_token, "rt_shared_late", heart_rate(4)).await;
+    let got = drain(&mut rx, Duration::from_millis(800), Duration::from_secs(5)).await;
+    assert_eq!(ids_in(&got, "INSERT"), vec![again[0].1], "shared again: heard again: {got:?}");
+}
