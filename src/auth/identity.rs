@@ -101,10 +101,20 @@ pub fn current_sub() -> Option<Uuid> {
 
 /// Make `claims` the identity until the end of the current transaction, and mirror them into
 /// `request.jwt.claims` (also transaction-local) so SQL written for PostgREST keeps working.
-pub fn set_for_transaction(claims_json: &str) {
+///
+/// `sub` and `claims` are what `claims_json` parses to (the verifier already parsed it): they
+/// become the parsed value for exactly these bytes, so the first `auth.uid()` does not parse again.
+pub fn set_for_transaction(claims_json: &str, sub: Uuid, claims: &Map<String, Value>) {
     // JSON text never contains a raw NUL (it would be escaped as \u0000).
     let text = CString::new(claims_json)
         .unwrap_or_else(|_| crate::error::not_authorized("token rejected: malformed token (NUL in claims)"));
     gucs::set_identity(&text);
     gucs::set_local(gucs::REQUEST_CLAIMS_NAME, &text, pg_sys::GucContext::PGC_USERSET);
+    OWN.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.source != claims_json.as_bytes() {
+            c.source = claims_json.as_bytes().to_vec();
+            c.identity = Identity { sub: Some(sub), claims: Some(claims.clone()) };
+        }
+    });
 }

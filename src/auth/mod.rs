@@ -91,7 +91,7 @@ mod auth {
         if verified.session_id().is_some_and(session_is_revoked) {
             error::not_authorized(TokenError::RevokedSession.to_string());
         }
-        identity::set_for_transaction(&verified.payload_json);
+        identity::set_for_transaction(&verified.payload_json, verified.sub, &verified.claims);
         to_pg(verified.sub)
     }
 }

@@ -10,6 +10,7 @@ use super::keyring;
 use super::verify::{self, TokenError, VerifiedToken, VerifyConfig};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Bounded: a backend serving many users keeps at most this many verified tokens.
 const CAPACITY: usize = 1024;
@@ -17,7 +18,7 @@ const CAPACITY: usize = 1024;
 #[derive(Default)]
 struct Cache {
     generation: u64,
-    verified: HashMap<String, VerifiedToken>,
+    verified: HashMap<String, Rc<VerifiedToken>>,
 }
 
 thread_local! {
@@ -29,7 +30,8 @@ fn now_epoch() -> i64 {
 }
 
 /// `verify::verify_token` against the current keys, remembered per backend.
-pub fn verify(token: &str, config: &VerifyConfig) -> Result<VerifiedToken, TokenError> {
+/// Shared, not copied: a hit hands out the cached entry (its claims are not cloned per request).
+pub fn verify(token: &str, config: &VerifyConfig) -> Result<Rc<VerifiedToken>, TokenError> {
     let keys = keyring::current();
     let generation = keyring::generation();
     let cached = CACHE.with(|c| {
@@ -44,7 +46,7 @@ pub fn verify(token: &str, config: &VerifyConfig) -> Result<VerifiedToken, Token
         verify::check_claims(&v.claims, config, now_epoch())?;
         return Ok(v);
     }
-    let v = verify::verify_token(token, &keys, config)?;
+    let v = Rc::new(verify::verify_token(token, &keys, config)?);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.verified.len() >= CAPACITY {
