@@ -282,20 +282,30 @@ async fn samples_updated_and_deleted_by_ingest_are_announced_to_their_owner_only
     assert!(heard_by_other.is_empty(), "another user hears nothing: {heard_by_other:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grantees_hear_shared_samples_until_the_share_is_revoked() {
+/// An owner and a grantee with sessions (signed up afresh), a standard table `table`, and a
+/// connection listening on the grantee's channel.
+struct SharingPair {
+    owner_token: String,
+    owner_id: String,
+    grantee_id: String,
+    _listener: tokio_postgres::Client,
+    rx: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+}
+
+async fn sharing_pair(table: &str, tag: &str) -> SharingPair {
     let admin = connect().await;
     prepare(&admin).await;
+    let (owner, grantee) = (format!("owner-{tag}@example.com"), format!("grantee-{tag}@example.com"));
     admin
-        .batch_execute(
-            "DROP TABLE IF EXISTS rt_shared; SELECT health.create_metric_table('public.rt_shared');
-             DELETE FROM auth.users WHERE email IN ('owner-rt@example.com', 'grantee-rt@example.com');
-             SELECT auth.sign_up('owner-rt@example.com', 'owner password');
-             SELECT auth.sign_up('grantee-rt@example.com', 'grantee password');",
-        )
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; SELECT health.create_metric_table('public.{table}');
+             DELETE FROM auth.users WHERE email IN ('{owner}', '{grantee}');
+             SELECT auth.sign_up('{owner}', 'owner password');
+             SELECT auth.sign_up('{grantee}', 'grantee password');"
+        ))
         .await
         .unwrap();
-    let session = |email: &'static str, password: &'static str| {
+    let session = |email: String, password: &'static str| {
         let admin = &admin;
         async move {
             let s: serde_json::Value =
@@ -303,11 +313,17 @@ async fn grantees_hear_shared_samples_until_the_share_is_revoked() {
             (s["access_token"].as_str().unwrap().to_string(), s["user"]["id"].as_str().unwrap().to_string())
         }
     };
-    let (owner_token, owner_id) = session("owner-rt@example.com", "owner password").await;
-    let (grantee_token, grantee_id) = session("grantee-rt@example.com", "grantee password").await;
-    let (listener, mut rx) = connect_listening().await;
+    let (owner_token, owner_id) = session(owner, "owner password").await;
+    let (grantee_token, grantee_id) = session(grantee, "grantee password").await;
+    let (listener, rx) = connect_listening().await;
     let ch = channel_of(&listener, &grantee_token).await;
     listener.batch_execute(&format!("LISTEN \"{ch}\"")).await.unwrap();
+    SharingPair { owner_token, owner_id, grantee_id, _listener: listener, rx }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grantees_hear_shared_samples_until_the_share_is_revoked() {
+    let SharingPair { owner_token, owner_id, grantee_id, _listener, mut rx } = sharing_pair("rt_shared", "rt").await;
 
     let w = connect().await;
     w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
@@ -348,30 +364,7 @@ async fn grantees_hear_shared_samples_until_the_share_is_revoked() {
 /// the grantee hears it. Revoking and sharing again, likewise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_given_elsewhere_reaches_a_writer_that_knew_the_owner_shared_nothing() {
-    let admin = connect().await;
-    prepare(&admin).await;
-    admin
-        .batch_execute(
-            "DROP TABLE IF EXISTS rt_shared_late; SELECT health.create_metric_table('public.rt_shared_late');
-             DELETE FROM auth.users WHERE email IN ('owner-late@example.com', 'grantee-late@example.com');
-             SELECT auth.sign_up('owner-late@example.com', 'owner password');
-             SELECT auth.sign_up('grantee-late@example.com', 'grantee password');",
-        )
-        .await
-        .unwrap();
-    let session = |email: &'static str, password: &'static str| {
-        let admin = &admin;
-        async move {
-            let s: serde_json::Value =
-                admin.query_one("SELECT auth.start_session($1, $2)", &[&email, &password]).await.unwrap().get(0);
-            (s["access_token"].as_str().unwrap().to_string(), s["user"]["id"].as_str().unwrap().to_string())
-        }
-    };
-    let (owner_token, _) = session("owner-late@example.com", "owner password").await;
-    let (grantee_token, grantee_id) = session("grantee-late@example.com", "grantee password").await;
-    let (listener, mut rx) = connect_listening().await;
-    let ch = channel_of(&listener, &grantee_token).await;
-    listener.batch_execute(&format!("LISTEN \"{ch}\"")).await.unwrap();
+    let SharingPair { owner_token, grantee_id, _listener, mut rx, .. } = sharing_pair("rt_shared_late", "late").await;
     let heart_rate = |minute: u32| {
         serde_json::json!([{"kind": "heart_rate", "value": 60, "unit": "/min",
                             "recorded_at": format!("2026-11-24T08:{minute:02}:00Z")}])
