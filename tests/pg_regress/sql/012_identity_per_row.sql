@@ -10,23 +10,15 @@ insert into per_row select :'bob_id', 'bob ' || g from generate_series(1, 2) g;
 alter table per_row enable row level security;
 create policy unwrapped on per_row to authenticated using (auth.uid() = owner);
 grant select on per_row to authenticated;
--- How a plan evaluates the identity functions: the number of InitPlans, and whether any line
--- of the plan still calls one per row (the EXPLAIN text differs between majors; these do not).
-create function pg_temp.plan_shape(query text, out initplans int, out calls_per_row boolean) language plpgsql as $$
-declare line text;
-begin
-    initplans := 0; calls_per_row := false;
-    for line in execute 'explain (costs off) ' || query loop
-        if line ~ '^\s*InitPlan \d' then initplans := initplans + 1; end if; -- not 17+'s (InitPlan 1).col1 references
-        if line ~ 'Filter:.*auth\.' then calls_per_row := true; end if;
-    end loop;
-end $$;
+-- How a plan evaluates the identity functions: InitPlans, and whether any filter still calls one
+-- per row (fixtures/plan.sql: the same facts on every major).
+\i fixtures/plan.sql
 -- A generic plan, cached and reused by every EXECUTE below.
 set local plan_cache_mode = force_generic_plan;
 prepare mine as select count(*) as n, min(note) as first from per_row;
 set local role authenticated;
 -- The plan: one evaluation (InitPlan), a filter comparing with its result.
-select * from pg_temp.plan_shape('select * from per_row');
+select initplans, calls_per_row from pg_temp.plan_facts('costs off', 'select * from per_row');
 -- Nobody: nothing.
 execute mine;
 select auth.authenticate(:'alice') = :'alice_id'::uuid as alice;
@@ -47,14 +39,14 @@ select auth.uid() = :'bob_id'::uuid as bob_after_rollback;
 reset role;
 update pg_proc set prosupport = 0 where oid = 'auth.uid()'::regprocedure;
 set local role authenticated;
-select * from pg_temp.plan_shape('select * from per_row');
+select initplans, calls_per_row from pg_temp.plan_facts('costs off', 'select * from per_row');
 reset role;
 alter function auth.uid() support health_rls._once_per_execution;
 set local role authenticated;
 -- Per row of a query: the same identity for every row.
 select count(distinct auth.uid()) as one_identity, count(*) as rows from generate_series(1, 50);
 -- auth.jwt(), auth.email() and auth.role() too.
-select * from pg_temp.plan_shape($$select note from per_row where auth.jwt() ->> 'email' = 'bob@example.com' and auth.role() = 'authenticated'$$);
+select initplans, calls_per_row from pg_temp.plan_facts('costs off', $$select note from per_row where auth.jwt() ->> 'email' = 'bob@example.com' and auth.role() = 'authenticated'$$);
 select count(*) as bob_by_email from per_row where auth.email() = 'bob@example.com';
 -- PL/pgSQL caches its plans too: identities switched inside a loop are each seen.
 reset role;

@@ -15,19 +15,8 @@ alter table todos enable row level security;
 create policy "Individuals can view their own todos." on todos for select to authenticated
     using (auth.uid() = user_id);
 grant select on todos to authenticated;
--- What the plan of a query did: workers launched, InitPlans, and whether a filter calls auth.uid()
--- per row (EXPLAIN's text differs between majors; these facts do not).
-create function pg_temp.ran(query text, out workers_launched int, out initplans int, out calls_per_row boolean)
-language plpgsql as $$
-declare line text;
-begin
-    workers_launched := 0; initplans := 0; calls_per_row := false;
-    for line in execute 'explain (analyze, costs off, timing off, summary off) ' || query loop
-        if line ~ 'Workers Launched: ' then workers_launched := substring(line from 'Workers Launched: (\d+)')::int; end if;
-        if line ~ '^\s*InitPlan \d' then initplans := initplans + 1; end if; -- not 17+'s (InitPlan 1).col1 references
-        if line ~ 'Filter:.*auth\.uid' then calls_per_row := true; end if;
-    end loop;
-end $$;
+-- What the plan of a query did: workers launched, InitPlans, per-row calls (fixtures/plan.sql).
+\i fixtures/plan.sql
 
 set local parallel_setup_cost = 0;
 set local parallel_tuple_cost = 0;
@@ -39,12 +28,12 @@ select count(*) as alice_rows, count(*) filter (where user_id <> :'alice_id') as
 select auth.authenticate(:'bob') is not null as bob;
 select count(*) as bob_rows, count(*) filter (where user_id <> :'bob_id') as others from todos;
 -- The workers really ran; the identity was evaluated once.
-select * from pg_temp.ran('select count(*) from todos');
+select * from pg_temp.plan_facts('analyze, costs off, timing off, summary off', 'select count(*) from todos');
 -- Per-row calls inside the workers (planner support off for this part).
 reset role;
 update pg_proc set prosupport = 0 where oid = 'auth.uid()'::regprocedure;
 set local role authenticated;
-select * from pg_temp.ran('select count(*) from todos');
+select * from pg_temp.plan_facts('analyze, costs off, timing off, summary off', 'select count(*) from todos');
 select count(*) as bob_rows, count(*) filter (where user_id <> :'bob_id') as others from todos;
 select auth.authenticate(:'alice') is not null as alice;
 select count(*) as alice_rows, count(*) filter (where user_id <> :'alice_id') as others from todos;
