@@ -31,8 +31,3 @@ ALTER FUNCTION auth.uid() SUPPORT health_rls._once_per_execution;
 ALTER FUNCTION auth.jwt() SUPPORT health_rls._once_per_execution;
 ALTER FUNCTION auth.role() SUPPORT health_rls._once_per_execution;
 ALTER FUNCTION auth.email() SUPPORT health_rls._once_per_execution;
-
--- Backends remember which owners gave no share (src/health/unshared_owners.rs); every change to
--- health.shares makes them forget.
-CREATE TRIGGER shares_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health.shares
-    FOR EACH STATEMENT EXECUTE FUNCTION health.shares_changed();

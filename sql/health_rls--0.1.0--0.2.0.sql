@@ -437,12 +437,3 @@ CREATE TRIGGER refuse_deleting_kinds_in_use BEFORE DELETE OR UPDATE OF code ON h
     FOR EACH ROW EXECUTE FUNCTION health.refuse_deleting_kinds_in_use();
 CREATE TRIGGER refuse_truncating_kinds_in_use BEFORE TRUNCATE ON health.metric_kinds
     FOR EACH STATEMENT EXECUTE FUNCTION health.refuse_deleting_kinds_in_use();
-
--- Backends remember which owners gave no share (src/health/unshared_owners.rs); every change to
--- health.shares makes them forget.
-CREATE FUNCTION health."shares_changed"()
-	RETURNS TRIGGER
-	LANGUAGE c
-	AS 'MODULE_PATHNAME', 'shares_changed_wrapper';
-CREATE TRIGGER shares_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON health.shares
-    FOR EACH STATEMENT EXECUTE FUNCTION health.shares_changed();

@@ -359,9 +359,9 @@ async fn grantees_hear_shared_samples_until_the_share_is_revoked() {
     assert!(after.is_empty(), "revocation stops the events at once: {after:?}");
 }
 
-/// A writer's backend remembers owners that gave no share (so their writes skip the share
-/// look-up). A share given on another connection must reach that backend before its next write:
-/// the grantee hears it. Revoking and sharing again, likewise.
+/// A share given on another connection reaches a writer whose connection already wrote for that
+/// owner before there was any share: the grantee hears its next write (nothing a backend read
+/// about the owner's shares earlier may hold it back). Revoking and sharing again, likewise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_given_elsewhere_reaches_a_writer_that_knew_the_owner_shared_nothing() {
     let SharingPair { owner_token, grantee_id, _listener, mut rx, .. } = sharing_pair("rt_shared_late", "late").await;
@@ -369,7 +369,7 @@ async fn a_share_given_elsewhere_reaches_a_writer_that_knew_the_owner_shared_not
         serde_json::json!([{"kind": "heart_rate", "value": 60, "unit": "/min",
                             "recorded_at": format!("2026-11-24T08:{minute:02}:00Z")}])
     };
-    // The writer's connection: its backend learns the owner shares nothing.
+    // The writer's connection writes while the owner shares nothing.
     let w = connect().await;
     ingest(&w, &owner_token, "rt_shared_late", heart_rate(0)).await;
     ingest(&w, &owner_token, "rt_shared_late", heart_rate(1)).await;

@@ -14,7 +14,6 @@ mod table;
 mod timestamp;
 mod trigger;
 mod units;
-mod unshared_owners;
 mod vocabulary;
 
 use pgrx::prelude::*;
@@ -22,7 +21,6 @@ use pgrx::prelude::*;
 pub fn init() {
     catalog::init();
     trigger::init();
-    unshared_owners::init();
     crate::realtime::set_fanout(sharing::fanout);
 }
 
@@ -124,19 +122,6 @@ mod health {
     fn metric_kinds_changed<'a>(
         trigger: &'a PgTrigger<'a>,
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
-        if let Ok(relid) = trigger.relid() {
-            crate::pg::cache::invalidate(relid);
-        }
-        Ok(None)
-    }
-
-    /// AFTER STATEMENT trigger on health.shares: every backend forgets which owners it knew to
-    /// have no share (`unshared_owners.rs`), this one at once, the others at commit.
-    #[pg_trigger]
-    fn shares_changed<'a>(
-        trigger: &'a PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgHeapTupleError> {
-        crate::health::unshared_owners::forget();
         if let Ok(relid) = trigger.relid() {
             crate::pg::cache::invalidate(relid);
         }
