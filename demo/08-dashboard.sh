@@ -33,7 +33,8 @@ echo "a sign-in from another site is refused: HTTP $(curl -s -o /dev/null -w '%{
 echo "the page's own sign-in sets two HttpOnly cookies (tokens never reach the page's script):"
 curl -s -D "$work/head" -c "$work/jar" -o "$work/body" -X POST "${page[@]}" \
     -d "{\"email\":\"$email\",\"password\":\"$password\"}" "${url}api/session/signin"
-grep -i '^set-cookie:' "$work/head" | sed -E 's/=([^;]{10})[^;]*;/=\1…;/; s/^/  /'
+# The cookie values are tokens: the transcript shows their names and attributes, never a byte of them.
+grep -i '^set-cookie:' "$work/head" | sed -E 's/=[^;]*;/=(token, not shown);/; s/^/  /'
 echo "  body: $(cat "$work/body")"
 echo "what the dashboard reads as Dana (RLS filters, the gateway does not):"
 curl -s -b "$work/jar" "${url}api/dashboard" | /usr/bin/python3 -c '
