@@ -60,22 +60,3 @@ unsafe impl pgrx::callconv::BoxRet for Regclass {
         unsafe { fcinfo.return_raw_datum(pg_sys::Datum::from(self.0)) }
     }
 }
-
-/// The attributes of a tuple descriptor, by attribute number (0-based), like `TupleDescAttr`.
-///
-/// # Safety
-/// `desc` must be a valid tuple descriptor that outlives `'a`.
-pub unsafe fn attributes<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
-    // SAFETY: a valid descriptor holds `natts` attributes where each major's TupleDescAttr looks.
-    unsafe {
-        let natts = (*desc).natts as usize;
-        // PostgreSQL 15 to 17: the attributes are the flexible array `attrs`.
-        #[cfg(not(feature = "pg18"))]
-        let first = (*desc).attrs.as_ptr();
-        // PostgreSQL 18 put `compact_attrs[natts]` first; the full attributes follow them
-        // (tupdesc.h's TupleDescAttr; pgrx's PgTupleDesc::get does the same).
-        #[cfg(feature = "pg18")]
-        let first = (*desc).compact_attrs.as_ptr().add(natts).cast::<pg_sys::FormData_pg_attribute>();
-        std::slice::from_raw_parts(first, natts)
-    }
-}

@@ -38,12 +38,9 @@ enum ValueKind {
 unsafe fn find_column(rel: pg_sys::Relation, table: &str, name: &str) -> Column {
     // SAFETY: `rel` is the trigger's open relation; its descriptor and attribute names are valid for the call, and the type lookups take any valid type oid.
     unsafe {
-        let desc = (*rel).rd_att;
-        let attrs = crate::pg::relation::attributes(desc);
-        let Some(att) = attrs
-            .iter()
-            .find(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())
-        else {
+        // pgrx finds the attributes where each major keeps them (18 moved them behind compact_attrs).
+        let desc = pgrx::PgTupleDesc::from_pg_unchecked((*rel).rd_att);
+        let Some(att) = desc.iter().find(|a| !a.attisdropped && a.name() == name) else {
             error::raise(
                 Code::ERRCODE_UNDEFINED_COLUMN,
                 format!("realtime trigger on table {table}: column \"{name}\" does not exist (call health_rls.enable_realtime again)"),
