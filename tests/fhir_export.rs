@@ -1,5 +1,6 @@
 //! FHIR R4 export validated by an independent implementation: a real Apple Health export is
-//! imported (as an app role, through health.ingest), exported with health.fhir_observations and
+//! imported (as an app role, through health.ingest: hkimport, in the repository, always; the
+//! unlicensed bwassim export too where $HEALTH_RLS_REALDATA has it), exported with health.fhir_observations and
 //! health.fhir_observations_ndjson, and every Bundle/Observation is checked with the
 //! `fhir.resources` R4 models (tests/fhir/validate.py), which must also reject the broken fixtures.
 mod common;
@@ -45,14 +46,19 @@ async fn exports_of_a_real_import_validate_against_fhir_r4() {
         .await
         .unwrap();
 
-    // A real export through the importer, plus a blood-pressure pair.
-    let export = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/realdata/apple_health/bwassim_export_sampled.xml");
+    // Real exports through the importer, plus a blood-pressure pair.
+    let exports =
+        [Some(licensed_export("hkimport_ashtom_export.xml")), unlicensed_export("bwassim_export_sampled.xml")];
     let dsn = dsn().replace("user=postgres", "user=fhir_app");
-    let run = Command::new(std::env::var("HEALTH_RLS_IMPORTER").expect("HEALTH_RLS_IMPORTER (scripts/integration)"))
-        .args(["--dsn", &dsn, "--table", "fhir_import", "--email", EMAIL, "--password", PASSWORD, export])
-        .output()
-        .expect("importer");
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for export in exports.into_iter().flatten() {
+        let run =
+            Command::new(std::env::var("HEALTH_RLS_IMPORTER").expect("HEALTH_RLS_IMPORTER (scripts/integration)"))
+                .args(["--dsn", &dsn, "--table", "fhir_import", "--email", EMAIL, "--password", PASSWORD])
+                .arg(&export)
+                .output()
+                .expect("importer");
+        assert!(run.status.success(), "{}: {}", export.display(), String::from_utf8_lossy(&run.stderr));
+    }
 
     let app = connect().await;
     let token_of = |email: &str| {

@@ -1,6 +1,8 @@
-//! The Apple Health importer (examples/import_apple_health) against the real extension, with the
-//! real exports of ../shared/realdata, as a low-privilege login role that is a member of
-//! `authenticated` (never a superuser: RLS applies).
+//! The Apple Health importer (examples/import_apple_health) against the real extension, with real
+//! exports, as a low-privilege login role that is a member of `authenticated` (never a superuser:
+//! RLS applies). The licensed exports are in the repository (tests/data/realdata) and always
+//! imported; the others are read from $HEALTH_RLS_REALDATA (default ../shared/realdata) where found
+//! (common::unlicensed_export).
 mod common;
 
 use common::*;
@@ -14,12 +16,6 @@ const PASSWORD: &str = "apple health import";
 fn importer() -> String {
     std::env::var("HEALTH_RLS_IMPORTER")
         .expect("HEALTH_RLS_IMPORTER is not set: scripts/integration builds the importer example and sets it")
-}
-
-fn export(name: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/realdata/apple_health/")).join(name);
-    assert!(p.exists(), "{} is missing: the real exports live in ../shared/realdata", p.display());
-    p
 }
 
 /// The app role's DSN: the cluster of HEALTH_RLS_TEST_DSN, as `importer_app`.
@@ -105,8 +101,15 @@ fn total(summary: &Value, column: &str) -> u64 {
 async fn real_exports_import_with_every_record_accounted_for() {
     let admin = set_up().await;
     let mut inserted_rows = 0;
-    for name in ["hkimport_ashtom_export.xml", "k0rventen_grafana_test_export.xml", "bwassim_export_sampled.xml"] {
-        let run = import(&export(name));
+    // hkimport (licensed, in the repository) always; the two exports without a stated licence where found.
+    let files = [
+        Some(licensed_export("hkimport_ashtom_export.xml")),
+        unlicensed_export("k0rventen_grafana_test_export.xml"),
+        unlicensed_export("bwassim_export_sampled.xml"),
+    ];
+    for file in files.into_iter().flatten() {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let run = import(&file);
         println!("== {name}\n{}", run.stdout);
         assert!(run.status.success(), "{name}: importer failed: {}", run.stderr);
         assert!(!run.stderr.contains("token") || !run.stderr.contains("eyJ"), "no token in the output");
@@ -159,7 +162,7 @@ async fn real_exports_import_with_every_record_accounted_for() {
     assert_eq!(others, 0);
 
     // A re-import inserts nothing new: every record is a duplicate or an already-kept reject.
-    let again = import(&export("hkimport_ashtom_export.xml"));
+    let again = import(&licensed_export("hkimport_ashtom_export.xml"));
     assert!(again.status.success(), "{}", again.stderr);
     let s = again.summary.unwrap();
     assert_eq!((total(&s, "inserted"), total(&s, "updated")), (0, 0), "a re-import adds nothing");
@@ -175,9 +178,35 @@ async fn real_exports_import_with_every_record_accounted_for() {
     other.batch_execute("COMMIT").await.unwrap();
 }
 
+/// Apple's Withings bug (rdar://21431305: metadata written as attributes with spaces in their names)
+/// put into a licensed export: always run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_export_is_a_clear_error_not_a_crash() {
+    let text = std::fs::read_to_string(licensed_export("small_fixtures/tdda_export6s3sample.xml")).unwrap();
+    let line = text.lines().position(|l| l.trim_start().starts_with("<Record ")).unwrap() + 1;
+    let broken = text.replacen(" value=\"329\"/>", " value=\"329\" Health Mate App Version=\"2.6.2\"/>", 1);
+    assert_ne!(broken, text);
+    let dir = std::env::temp_dir().join(format!("import-malformed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("export.xml");
+    std::fs::write(&file, broken).unwrap();
+    let run = import(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(run.status.code(), Some(2), "exit 2 for a file that is not XML: {}", run.stderr);
+    assert!(
+        run.stderr.contains("not well-formed XML") && run.stderr.contains(&format!(":{line}:")),
+        "names the line ({line}): {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "no panic: {}", run.stderr);
+    assert!(run.summary.is_none(), "nothing was imported");
+}
+
+/// The real export with that bug (GPL: read where found).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_legacy_export_is_a_clear_error_not_a_crash() {
-    let run = import(&export("legacy_ios8/ericwolter_Exportieren_de_DE_2015_MALFORMED.xml"));
+    let Some(file) = unlicensed_export("legacy_ios8/ericwolter_Exportieren_de_DE_2015_MALFORMED.xml") else { return };
+    let run = import(&file);
     assert_eq!(run.status.code(), Some(2), "exit 2 for a file that is not XML: {}", run.stderr);
     assert!(run.stderr.contains("not well-formed XML") && run.stderr.contains(":5:"), "names the line: {}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "no panic: {}", run.stderr);

@@ -40,6 +40,36 @@ pub async fn connect_listening() -> (Client, mpsc::UnboundedReceiver<(String, St
     (client, rx)
 }
 
+/// A licensed real export, part of the repository (`tests/data/realdata/apple_health/REL`):
+/// always there, so a missing one fails the test instead of skipping it.
+pub fn licensed_export(rel: &str) -> std::path::PathBuf {
+    let p =
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/realdata/apple_health")).join(rel);
+    assert!(p.is_file(), "{} is missing: it is part of the repository (tests/data/realdata)", p.display());
+    p
+}
+
+/// A real export the repository may not carry (no stated licence, or GPL):
+/// `$HEALTH_RLS_REALDATA/apple_health/REL`, the folder being `../shared/realdata` by default and
+/// taken relative to the repository root. When it is not there, one `skipped:` line naming the
+/// test goes to stderr (past the harness's capture, so it shows without --nocapture) and the
+/// answer is `None`: the test leaves that part out, or returns early and passes.
+pub fn unlicensed_export(rel: &str) -> Option<std::path::PathBuf> {
+    use std::io::Write;
+    let dir = std::env::var_os("HEALTH_RLS_REALDATA").filter(|d| !d.is_empty()).unwrap_or("../shared/realdata".into());
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir).join("apple_health").join(rel);
+    if p.is_file() {
+        return Some(p);
+    }
+    let test = std::thread::current().name().unwrap_or("this test").to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test} needs {} (set HEALTH_RLS_REALDATA to a folder that has it)",
+        p.display()
+    );
+    None
+}
+
 /// Idempotent set-up shared by every test (serialised: tests run concurrently): extension, Supabase roles, the HS256 key "it1".
 pub async fn prepare(admin: &Client) {
     use base64::Engine;
