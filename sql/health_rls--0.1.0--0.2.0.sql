@@ -381,7 +381,7 @@ CREATE POLICY access_log_owner ON health.access_log FOR SELECT TO authenticated
     USING ((SELECT auth.uid()) = owner_id);
 GRANT SELECT ON health.access_log TO authenticated;
 
--- Speed (issue 19) ---------------------------------------------------------------------------
+-- Speed: identity functions evaluated once per execution (src/pg/initplan.rs) ----------------
 -- The identity functions are evaluated once per execution, not once per row, even in a policy
 -- written without `(select ...)` around them (src/pg/initplan.rs).
 CREATE FUNCTION health_rls."_once_per_execution"("request" internal) RETURNS internal

@@ -4,7 +4,8 @@
 //! (docs/architecture.md). The pgrx glue stays thin, the logic sits in plain Rust.
 //!
 //! Dependency direction: `pg` (plumbing) and `error` depend on nothing of ours; `auth` only on
-//! them; `policy` and `realtime` on `auth` and `pg` but never on each other or on a metric table;
+//! them; `registry` (the tables we manage) on `pg`; `policy` and `realtime` on `auth`, `pg` and
+//! `registry` but never on each other or on a metric table;
 //! `health` composes all of them.
 #![deny(unsafe_op_in_unsafe_fn)]
 use pgrx::prelude::*;
@@ -16,6 +17,7 @@ mod health;
 mod pg;
 mod policy;
 mod realtime;
+mod registry;
 
 ::pgrx::pg_module_magic!(name, version);
 

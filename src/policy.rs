@@ -176,6 +176,7 @@ pub fn enable(
     require_uuid_owner(facts.owner_type.as_deref(), owner_column, &facts.name);
     let commands = normalize_commands(commands).unwrap_or_else(|e| error::bad_argument(e));
     check_roles(roles);
+    let roles_as_given = roles;
     let roles: Vec<Ident> = roles.iter().map(|r| Ident::quote(r)).collect();
     let statements = enable_owner_rls_sql(
         &facts.name,
@@ -187,6 +188,7 @@ pub fn enable(
     );
     if !dry_run {
         run_all(&statements);
+        crate::registry::record_owner_rls(relid, owner_column, roles_as_given);
     }
     statements
 }
@@ -206,9 +208,11 @@ fn enable_owner_rls(
 /// Remove the generator's policies and switch row level security off again.
 #[pg_extern(volatile)]
 fn disable_owner_rls(tbl: PgRelation) -> SetOfIterator<'static, String> {
-    let facts = table_facts(oid_of(tbl), "");
+    let relid = oid_of(tbl);
+    let facts = table_facts(relid, "");
     let statements = disable_owner_rls_sql(&facts.name, &facts.existing);
     run_all(&statements);
+    crate::registry::forget_owner_rls(relid);
     SetOfIterator::new(statements)
 }
 

@@ -302,7 +302,9 @@ async fn supervise_listener(relay: std::sync::Weak<Relay>, mut ended: tokio::syn
     }
 }
 
-/// Every half second: which sessions of live streams the database says are revoked.
+/// Every half second: which sessions of live streams are no longer live. A session counts as
+/// live only if its row is found, not revoked, and its account exists: a row that is gone
+/// (erasure, deletion, pruning) ends the stream like a revocation.
 async fn watch_sessions(relay: std::sync::Weak<Relay>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -316,12 +318,14 @@ async fn watch_sessions(relay: std::sync::Weak<Relay>) {
             let rows = guard
                 .as_ref()?
                 .query(
-                    "SELECT id::text FROM auth.sessions WHERE id::text = ANY($1) AND revoked_at IS NOT NULL",
+                    "SELECT s.id::text FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id \
+                      WHERE s.id::text = ANY($1) AND s.revoked_at IS NULL",
                     &[&ids],
                 )
                 .await
                 .ok()?;
-            Some(rows.iter().map(|r| r.get::<_, String>(0)).collect::<HashSet<String>>())
+            let live: HashSet<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+            Some(ids.into_iter().filter(|id| !live.contains(id)).collect::<HashSet<String>>())
         }
         .await;
         if let Some(revoked) = revoked {

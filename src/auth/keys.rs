@@ -9,6 +9,10 @@ pub struct VerifyingKey {
     pub kid: String,
     pub alg: Algorithm,
     pub decoding: DecodingKey,
+    /// The key holds what signs (a shared secret, or the private members of a pair): tokens it
+    /// verifies may be ones this database issued. A public key of an external identity provider
+    /// only verifies.
+    pub signs: bool,
 }
 
 /// The keys `auth.authenticate` may use, in `auth.keys` order (newest first).
@@ -151,7 +155,8 @@ pub fn parse_jwk(jwk_json: &Value) -> Result<VerifyingKey, String> {
     let parsed = describe_jwk(jwk_json)?;
     let jwk: Jwk = serde_json::from_value(jwk_json.clone()).map_err(|e| e.to_string())?;
     let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
-    Ok(VerifyingKey { kid: parsed.kid, alg: parsed.alg, decoding })
+    let signs = parsed.kty == "oct" || jwk_json.get("d").is_some();
+    Ok(VerifyingKey { kid: parsed.kid, alg: parsed.alg, decoding, signs })
 }
 
 fn b64url(s: &str) -> Option<Vec<u8>> {
@@ -173,6 +178,18 @@ mod tests {
         assert_eq!(p.alg, Algorithm::HS256);
         assert!(!p.kid.is_empty());
         assert!(p.public.get("k").is_none(), "secret must not be in the public form");
+    }
+
+    #[test]
+    fn only_keys_with_secret_material_sign() {
+        let k = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaA";
+        assert!(parse_jwk(&json!({"kty":"oct","alg":"HS256","k":k})).unwrap().signs);
+        // A P-256 key (RFC 7515 A.3) with and without its private member d.
+        let x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+        let y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+        let d = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI";
+        assert!(parse_jwk(&json!({"kty":"EC","crv":"P-256","x":x,"y":y,"d":d})).unwrap().signs);
+        assert!(!parse_jwk(&json!({"kty":"EC","crv":"P-256","x":x,"y":y})).unwrap().signs);
     }
 
     #[test]

@@ -33,25 +33,30 @@ pub fn verify_config() -> VerifyConfig {
     }
 }
 
-/// Run by every `authenticate` of a token with a session: a kept plan, so a request pays the
-/// index lookup, not a parse and plan (bench part 1).
-static SESSION_REVOKED: KeptStatement = KeptStatement {
-    sql: "SELECT revoked_at IS NOT NULL FROM auth.sessions WHERE id OPERATOR(pg_catalog.=) $1",
-    types: &[types::UUID],
+/// Run by every `authenticate` of a token we issued: a kept plan, so a request pays the index
+/// lookup, not a parse and plan (bench part 1). The rule is "accepted only if found and live":
+/// a session row that is missing (erased, deleted by hand or by retention), revoked, or of
+/// another user, or an account that no longer exists, all answer false.
+static SESSION_LIVE: KeptStatement = KeptStatement {
+    sql: "SELECT EXISTS (SELECT 1 FROM auth.sessions s JOIN auth.users u ON u.id OPERATOR(pg_catalog.=) s.user_id \
+           WHERE s.id OPERATOR(pg_catalog.=) $1 AND s.user_id OPERATOR(pg_catalog.=) $2 AND s.revoked_at IS NULL)",
+    types: &[types::UUID, types::UUID],
     writes: false,
 };
 
-fn session_is_revoked(session_id: &str) -> bool {
-    let Ok(id) = uuid::Uuid::parse_str(session_id) else {
-        return false; // not one of ours: sessions of an external issuer are its business
+/// Whether the token's `session_id` names a live session of `sub`. A `session_id` that is not a
+/// UUID names no session of ours: false.
+fn session_is_live(session_id: Option<&str>, sub: uuid::Uuid) -> bool {
+    let Some(id) = session_id.and_then(|s| uuid::Uuid::parse_str(s).ok()) else {
+        return false;
     };
     Spi::connect_mut(|c| {
-        SESSION_REVOKED.run(c, |c, plan| {
-            let rows = c.select(plan, Some(1), &[to_pg(id).into()])?;
+        SESSION_LIVE.run(c, |c, plan| {
+            let rows = c.select(plan, Some(1), &[to_pg(id).into(), to_pg(sub).into()])?;
             Ok(rows.into_iter().next().and_then(|r| r.get::<bool>(1).ok().flatten()).unwrap_or(false))
         })
     })
-    .unwrap_or_else(|e| error::spi_failed(SESSION_REVOKED.sql, e))
+    .unwrap_or_else(|e| error::spi_failed(SESSION_LIVE.sql, e))
 }
 
 #[pg_schema]
@@ -88,7 +93,7 @@ mod auth {
         let token = token.unwrap_or_else(|| error::not_authorized(TokenError::Empty.to_string()));
         let verified =
             token_cache::verify(token, &verify_config()).unwrap_or_else(|e| error::not_authorized(e.to_string()));
-        if verified.session_id().is_some_and(session_is_revoked) {
+        if verified.needs_session() && !session_is_live(verified.session_id(), verified.sub) {
             error::not_authorized(TokenError::RevokedSession.to_string());
         }
         identity::set_for_transaction(&verified.payload_json, verified.sub, &verified.claims);

@@ -4,8 +4,8 @@
 //! Exact by construction: keyed by the whole token text; an entry is used only under the key
 //! generation it was verified with (any change to `auth.keys` — a revocation, a rotation — reloads
 //! the keys and empties the cache); the time and audience/issuer checks run again on every use,
-//! so a cached token stops at its `exp`. Session revocation is not cached at all: `authenticate`
-//! asks the database on every call.
+//! so a cached token stops at its `exp`. Whether a token's session and account still exist is
+//! not cached at all: `authenticate` asks the database on every call.
 use super::keyring;
 use super::verify::{self, TokenError, VerifiedToken, VerifyConfig};
 use std::cell::RefCell;

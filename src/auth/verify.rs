@@ -66,7 +66,12 @@ impl fmt::Display for TokenError {
             TokenError::Audience => write!(f, "token rejected: audience (aud) does not match health_rls.jwt_audience"),
             TokenError::Issuer => write!(f, "token rejected: issuer (iss) does not match health_rls.jwt_issuer"),
             TokenError::SubjectNotUuid => write!(f, "token rejected: sub claim is not a UUID"),
-            TokenError::RevokedSession => write!(f, "token rejected: revoked session"),
+            TokenError::RevokedSession => {
+                write!(
+                    f,
+                    "token rejected: revoked session (signed out, or the session or its account no longer exists)"
+                )
+            }
         }
     }
 }
@@ -78,11 +83,22 @@ pub struct VerifiedToken {
     pub claims: Map<String, Value>,
     /// The payload exactly as signed (JSON text): what becomes `request.jwt.claims`.
     pub payload_json: String,
+    /// Verified with a key that signs (`VerifyingKey::signs`): a token of ours, so its
+    /// `session_id` must name a live session of its `sub`.
+    pub signed_here: bool,
 }
 
 impl VerifiedToken {
     pub fn session_id(&self) -> Option<&str> {
         self.claims.get("session_id").and_then(Value::as_str)
+    }
+
+    /// Whether `authenticate` must find this token's session: a token signed with one of our
+    /// signing keys that carries a `session_id` (any JSON value) was issued by `sign_in`, and is
+    /// accepted only while that session exists, is active and belongs to `sub`. Tokens of an
+    /// external issuer (verify-only keys) and our keys' session-less tokens have no session here.
+    pub fn needs_session(&self) -> bool {
+        self.signed_here && self.claims.contains_key("session_id")
     }
 }
 
@@ -137,7 +153,7 @@ pub fn verify_token(token: &str, keys: &KeySet, config: &VerifyConfig) -> Result
     check_claims(&claims, config, now_epoch())?;
     let sub = claims.get("sub").and_then(Value::as_str).and_then(canonical_uuid).ok_or(TokenError::SubjectNotUuid)?;
     let payload_json = String::from_utf8(payload_bytes).map_err(|_| TokenError::Malformed("not UTF-8"))?;
-    Ok(VerifiedToken { sub, claims, payload_json })
+    Ok(VerifiedToken { sub, claims, payload_json, signed_here: key.signs })
 }
 
 /// A UUID in its canonical text form only (lower-case, hyphenated): `Uuid::parse_str` also takes
@@ -335,6 +351,18 @@ mod tests {
 
     fn good_claims() -> Value {
         json!({"sub": SUB, "aud": "authenticated", "exp": now() + 600, "role": "authenticated"})
+    }
+
+    #[test]
+    fn our_tokens_with_a_session_id_need_their_session() {
+        let mut with_session = good_claims();
+        with_session["session_id"] = json!("0b9e2f6c-5f7e-4d0a-9a43-0d0c8f3c1e55");
+        assert!(verify_token(&sign(with_session, Some("k1")), &hs_keys(), &config()).unwrap().needs_session());
+        // Any value counts, a non-UUID too: it then names no session and is refused.
+        let mut odd = good_claims();
+        odd["session_id"] = json!(42);
+        assert!(verify_token(&sign(odd, Some("k1")), &hs_keys(), &config()).unwrap().needs_session());
+        assert!(!verify_token(&sign(good_claims(), Some("k1")), &hs_keys(), &config()).unwrap().needs_session());
     }
 
     #[test]

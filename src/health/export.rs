@@ -9,7 +9,6 @@
 use super::fhir::{self, Kind, Sample};
 use crate::auth::identity;
 use crate::error;
-use crate::pg::spi::types::TEXT;
 use crate::pg::spi::KeptStatement;
 use crate::pg::uuid::{from_pg, to_pg};
 use pgrx::datum::TimestampWithTimeZone;
@@ -18,35 +17,42 @@ use pgrx::JsonB;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// The comment `health.create_metric_table` puts on its tables: how a metric table is known.
-pub const METRIC_TABLE_COMMENT: &str = "Health samples (health.create_metric_table)%";
-
 fn caller() -> uuid::Uuid {
     identity::current_sub()
         .unwrap_or_else(|| error::not_authorized("no authenticated user (call auth.authenticate first)"))
 }
 
-// A join, not obj_description() per pg_class row: that function runs a catalog query for each
-// of the database's relations (it dominated health.shared_samples). Kept: every grantee read runs it.
+// Kept: every grantee read runs it. Only tables (relkind r, p), never a view registered by hand.
 static METRIC_TABLES: KeptStatement = KeptStatement {
-    sql: "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+    sql: "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), r.rolsuper FROM health_rls.managed_tables m \
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.relid::pg_catalog.oid \
             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-            JOIN pg_catalog.pg_description d ON d.objoid OPERATOR(pg_catalog.=) c.oid \
-             AND d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass \
-             AND d.objsubid OPERATOR(pg_catalog.=) 0 \
-           WHERE c.relkind OPERATOR(pg_catalog.=) 'r' \
-             AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[]) \
-             AND d.description OPERATOR(pg_catalog.~~) $1 ORDER BY c.oid",
-    types: &[TEXT],
+            JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner \
+           WHERE m.metric_table AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.char[]) ORDER BY c.oid",
+    types: &[],
     writes: false,
 };
 
-/// Every standard metric table, schema-qualified and quoted.
-pub fn metric_tables() -> Vec<String> {
+/// A table the extension manages, as its SECURITY DEFINER functions see it.
+pub struct Managed {
+    /// Schema-qualified and quoted.
+    pub name: String,
+    /// Owned by a superuser: only a superuser's code is on it, so the extension owner may read and
+    /// write it. Any other table is touched only with the caller's rights (`pg::as_caller`).
+    pub trusted: bool,
+}
+
+/// Every standard metric table (`health_rls.managed_tables`).
+pub fn metric_tables() -> Vec<Managed> {
     Spi::connect_mut(|c| {
         METRIC_TABLES.run(c, |c, plan| {
-            Ok(c.select(plan, None, &[METRIC_TABLE_COMMENT.into()])?
-                .filter_map(|r| r.get::<String>(1).ok().flatten())
+            Ok(c.select(plan, None, &[])?
+                .filter_map(|r| {
+                    Some(Managed {
+                        name: r.get::<String>(1).ok().flatten()?,
+                        trusted: r.get::<bool>(2).ok().flatten()?,
+                    })
+                })
                 .collect())
         })
     })
@@ -91,7 +97,8 @@ impl Filter {
 /// The caller's samples of every metric table, in time order.
 fn samples(owner: uuid::Uuid, filter: &Filter) -> Vec<Sample> {
     let mut out = Vec::new();
-    for table in metric_tables() {
+    for managed in metric_tables() {
+        let table = &managed.name;
         let sql = format!(
             "SELECT id::pg_catalog.int8, kind::pg_catalog.text, value::pg_catalog.float8, unit::pg_catalog.text, \
                     (pg_catalog.date_part('epoch', recorded_at)::pg_catalog.numeric * 1000000)::pg_catalog.int8, \
@@ -103,38 +110,45 @@ fn samples(owner: uuid::Uuid, filter: &Filter) -> Vec<Sample> {
                 AND ($4::pg_catalog.text[] IS NULL OR kind OPERATOR(pg_catalog.=) ANY ($4)) \
               ORDER BY recorded_at, id"
         );
-        Spi::connect(|c| {
-            let rows = c
-                .select(
-                    &sql,
-                    None,
-                    &[to_pg(owner).into(), filter.from.into(), filter.until.into(), filter.kinds.clone().into()],
-                )
-                .unwrap_or_else(|e| error::spi_failed(&format!("reading {table}"), e));
-            for r in rows {
-                let get_i64 = |i| r.get::<i64>(i).ok().flatten();
-                let (Some(id), Some(kind), Some(value), Some(unit), Some(at)) = (
-                    get_i64(1),
-                    r.get::<String>(2).ok().flatten(),
-                    r.get::<f64>(3).ok().flatten(),
-                    r.get::<String>(4).ok().flatten(),
-                    get_i64(5),
-                ) else {
-                    continue;
-                };
-                out.push(Sample {
-                    id,
-                    kind,
-                    value,
-                    unit,
-                    recorded_at_us: at,
-                    ended_at_us: get_i64(6),
-                    tz_offset_min: r.get::<i32>(7).ok().flatten(),
-                    source: r.get::<String>(8).ok().flatten(),
-                    correlation_id: r.get::<pgrx::Uuid>(9).ok().flatten().map(from_pg),
-                });
-            }
-        });
+        let mut read = || {
+            Spi::connect(|c| {
+                let rows = c
+                    .select(
+                        &sql,
+                        None,
+                        &[to_pg(owner).into(), filter.from.into(), filter.until.into(), filter.kinds.clone().into()],
+                    )
+                    .unwrap_or_else(|e| error::spi_failed(&format!("reading {table}"), e));
+                for r in rows {
+                    let get_i64 = |i| r.get::<i64>(i).ok().flatten();
+                    let (Some(id), Some(kind), Some(value), Some(unit), Some(at)) = (
+                        get_i64(1),
+                        r.get::<String>(2).ok().flatten(),
+                        r.get::<f64>(3).ok().flatten(),
+                        r.get::<String>(4).ok().flatten(),
+                        get_i64(5),
+                    ) else {
+                        continue;
+                    };
+                    out.push(Sample {
+                        id,
+                        kind,
+                        value,
+                        unit,
+                        recorded_at_us: at,
+                        ended_at_us: get_i64(6),
+                        tz_offset_min: r.get::<i32>(7).ok().flatten(),
+                        source: r.get::<String>(8).ok().flatten(),
+                        correlation_id: r.get::<pgrx::Uuid>(9).ok().flatten().map(from_pg),
+                    });
+                }
+            })
+        };
+        if managed.trusted {
+            read()
+        } else {
+            crate::pg::as_caller::as_caller(read)
+        }
     }
     out.sort_by_key(|s| (s.recorded_at_us, s.id));
     out
@@ -154,22 +168,26 @@ fn json_rows(sql: &str, owner: uuid::Uuid) -> Value {
     .unwrap_or(Value::Array(vec![]))
 }
 
-/// Tables with the generator's owner policies, and their owner column (as Postgres deparses
-/// it: already a quoted identifier).
-fn owner_tables() -> Vec<(String, String)> {
+/// Tables with owner-only RLS (`health_rls.managed_tables`), and their owner column, quoted.
+fn owner_tables() -> Vec<(Managed, String)> {
     Spi::connect(|c| {
         c.select(
-            "SELECT DISTINCT pg_catalog.format('%I.%I', n.nspname, c.relname), \
-                    pg_catalog.substring(pg_catalog.pg_get_expr(coalesce(p.polqual, p.polwithcheck), p.polrelid), \
-                                         '\\) = (.+)\\)$') \
-               FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.polrelid \
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), r.rolsuper, pg_catalog.quote_ident(m.owner_column) \
+               FROM health_rls.managed_tables m \
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.relid::pg_catalog.oid \
                JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
-              WHERE p.polname OPERATOR(pg_catalog.~~) 'health\\_rls\\_owner\\_%' ORDER BY 1",
+               JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner \
+              WHERE m.owner_column IS NOT NULL AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.char[]) ORDER BY 1",
             None,
             &[],
         )
         .unwrap_or_else(|e| error::spi_failed("finding owner tables", e))
-        .filter_map(|r| Some((r.get::<String>(1).ok().flatten()?, r.get::<String>(2).ok().flatten()?)))
+        .filter_map(|r| {
+            Some((
+                Managed { name: r.get::<String>(1).ok().flatten()?, trusted: r.get::<bool>(2).ok().flatten()? },
+                r.get::<String>(3).ok().flatten()?,
+            ))
+        })
         .collect()
     })
 }
@@ -265,20 +283,43 @@ mod health {
         }
         crate::realtime::announce_erasure(&owner);
         let mut deleted = serde_json::Map::new();
-        let mut run = |label: String, sql: String| {
-            let n = Spi::connect_mut(|c| c.update(&sql, None, &[to_pg(owner).into()]).map(|t| t.len()))
-                .unwrap_or_else(|e| error::spi_failed(&format!("erasing from {label}"), e));
-            deleted.insert(label, json!(n));
+        let statement = |label: &str, sql: &str| {
+            Spi::connect_mut(|c| c.update(sql, None, &[to_pg(owner).into()]).map(|t| t.len()))
+                .unwrap_or_else(|e| error::spi_failed(&format!("erasing from {label}"), e))
         };
         // The change feed last: deleting from a realtime table logs (and announces) the deletions.
         let mut tables = owner_tables();
-        tables.sort_by_key(|(t, _)| t == "health_rls.changes");
-        for (table, owner_column) in tables {
-            run(
-                table.clone(),
-                format!("DELETE FROM {table} WHERE {owner_column} OPERATOR(pg_catalog.=) $1 RETURNING 1"),
-            );
+        tables.sort_by_key(|(t, _)| t.name == "health_rls.changes");
+        for (managed, owner_column) in tables {
+            let table = managed.name;
+            let delete = format!("DELETE FROM {table} WHERE {owner_column} OPERATOR(pg_catalog.=) $1 RETURNING 1");
+            if managed.trusted {
+                let n = statement(&table, &delete);
+                deleted.insert(table, json!(n));
+                continue;
+            }
+            // Not a superuser's table: deleted with the caller's rights, under its policies; rows
+            // those policies keep from the caller stop the erasure instead of staying silently.
+            let (n, left) = crate::pg::as_caller::as_caller(|| {
+                let n = statement(&table, &delete);
+                let left = statement(
+                    &table,
+                    &format!("SELECT 1 FROM {table} WHERE {owner_column} OPERATOR(pg_catalog.=) $1 LIMIT 1"),
+                );
+                (n, left)
+            });
+            if left > 0 {
+                error::raise(
+                    error::Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    format!("health.erase_my_data: your rows in {table} cannot be deleted by you (its owner is not a superuser and its policies allow you no DELETE); nothing was deleted"),
+                );
+            }
+            deleted.insert(table, json!(n));
         }
+        let mut run = |label: String, sql: String| {
+            let n = statement(&label, &sql);
+            deleted.insert(label, json!(n));
+        };
         run(
             "health.shares".into(),
             "DELETE FROM health.shares WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),

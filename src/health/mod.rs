@@ -35,6 +35,7 @@ extension_sql_file!(
     requires = [
         "bootstrap",
         "auth_tables",
+        "registry",
         auth::auth::uid,
         health::is_unit,
         health::metric_kinds_changed,

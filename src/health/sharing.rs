@@ -2,14 +2,14 @@
 //!
 //! An owner shares chosen kinds of samples, recorded inside a window, with one grantee until an
 //! expiry (FHIR Consent's actor, dataPeriod and period). The metric tables stay owner-only: a
-//! grantee has no policy on them, so `health.shared_samples` — which writes `health.access_log`
-//! before it returns a row — is the only way to read shared data. These functions run as the
+//! grantee has no policy on them, so `health.shared_samples` — which commits a `health.access_log`
+//! entry in a transaction of its own before it returns a row — is the only way to read shared data. These functions run as the
 //! extension owner, so RLS does not filter for them: every statement names the caller.
 
 use crate::auth::identity;
 use crate::error::{self, Code};
 use crate::pg::spi::select_one;
-use crate::pg::spi::types::{INT4, TEXT_ARRAY, UUID, UUID_ARRAY};
+use crate::pg::spi::types::UUID;
 use crate::pg::spi::KeptStatement;
 use crate::pg::uuid::{from_pg, to_pg};
 use pgrx::datum::TimestampWithTimeZone;
@@ -35,12 +35,14 @@ static SHARES_TO_GRANTEE: KeptStatement = KeptStatement {
     types: &[UUID, UUID],
     writes: false,
 };
-static LOG_READ: KeptStatement = KeptStatement {
-    sql:
-        "INSERT INTO health.access_log (owner_id, grantee_id, share_ids, kinds, row_count) VALUES ($1, $2, $3, $4, $5)",
-    types: &[UUID, UUID, UUID_ARRAY, TEXT_ARRAY, INT4],
-    writes: true,
-};
+/// The access log entry of one grantee read, committed in a transaction of its own
+/// (`pg::own_transaction`) before any row is returned: a grantee who rolls back keeps the entry.
+const LOG_READ: &str = "INSERT INTO health.access_log (owner_id, grantee_id, share_ids, kinds, row_count) \
+    SELECT (a OPERATOR(pg_catalog.->>) 'owner')::pg_catalog.uuid, (a OPERATOR(pg_catalog.->>) 'grantee')::pg_catalog.uuid, \
+           ARRAY(SELECT pg_catalog.jsonb_array_elements_text(a OPERATOR(pg_catalog.->) 'shares'))::pg_catalog.uuid[], \
+           ARRAY(SELECT pg_catalog.jsonb_array_elements_text(a OPERATOR(pg_catalog.->) 'kinds')), \
+           (a OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.int4 \
+      FROM (SELECT $1::pg_catalog.jsonb AS a) AS arg RETURNING id";
 
 /// The realtime fan-out (registered at load): an owner's announced rows go to the grantees of its
 /// active shares too, filtered by each share's kinds and window. Revoked and expired shares are
@@ -258,8 +260,10 @@ mod health {
         // The window of each share is applied in SQL (an OR of the shares' conditions), the
         // caller's filters on top; the same condition serves every table.
         let (condition, args) = grant.sql_condition(3);
+        // Only superusers' tables: a grantee reads with the extension owner's rights, which must
+        // never run another role's code (a table owned by another role is not shared).
         let tables = if condition.is_empty() { Vec::new() } else { crate::health::export::metric_tables() };
-        for table in tables {
+        for table in tables.into_iter().filter(|t| t.trusted).map(|t| t.name) {
             // One statement per table.
             let sql = format!(
                 "SELECT id::pg_catalog.int8, kind::pg_catalog.text, value::pg_catalog.float8, unit::pg_catalog.text, recorded_at, ended_at, source::pg_catalog.text \
@@ -288,18 +292,11 @@ mod health {
             let mut kinds: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
             kinds.sort();
             kinds.dedup();
-            let ids: Vec<pgrx::Uuid> = shares.iter().map(|s| to_pg(s.id)).collect();
-            Spi::connect_mut(|c| {
-                LOG_READ.run(c, |c, plan| {
-                    c.update(
-                        plan,
-                        None,
-                        &[to_pg(owner).into(), to_pg(me).into(), ids.into(), kinds.into(), (rows.len() as i32).into()],
-                    )
-                    .map(|_| ())
-                })
-            })
-            .unwrap_or_else(|e| error::spi_failed("health.shared_samples: logging the read", e));
+            let ids: Vec<String> = shares.iter().map(|s| s.id.to_string()).collect();
+            let entry = serde_json::json!({
+                "owner": owner.to_string(), "grantee": me.to_string(), "shares": ids, "kinds": kinds, "rows": rows.len(),
+            });
+            crate::pg::own_transaction::commit_now("health.shared_samples: the access log entry", LOG_READ, entry);
         }
         TableIterator::new(rows)
     }

@@ -122,6 +122,8 @@ pub fn create_metric_table(name: &str) -> pg_sys::Oid {
     let commands = ["select", "insert", "update", "delete"].map(String::from);
     policy::enable(oid, "user_id", &commands, &["authenticated".to_string()], false);
     realtime::enable(oid, "user_id", Payload::Keys, KeyColumns::Named(&ANNOUNCED_KEYS));
+    // Export, sharing and erasure know it by this entry (by oid), not by its name or comment.
+    crate::registry::record_metric_table(oid);
     oid
 }
 

@@ -25,8 +25,6 @@ pub mod types {
     use pgrx::pg_sys::BuiltinOid;
     use pgrx::PgOid;
     pub const UUID: PgOid = PgOid::BuiltIn(BuiltinOid::UUIDOID);
-    pub const UUID_ARRAY: PgOid = PgOid::BuiltIn(BuiltinOid::UUIDARRAYOID);
-    pub const INT4: PgOid = PgOid::BuiltIn(BuiltinOid::INT4OID);
     pub const INT8: PgOid = PgOid::BuiltIn(BuiltinOid::INT8OID);
     pub const TEXT: PgOid = PgOid::BuiltIn(BuiltinOid::TEXTOID);
     pub const TEXT_ARRAY: PgOid = PgOid::BuiltIn(BuiltinOid::TEXTARRAYOID);

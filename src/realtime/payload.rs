@@ -23,7 +23,9 @@ pub fn pack_payloads(
 }
 
 /// `pack_payloads` for rows of another user shared with the listener: `"shared_by":"<owner>"`,
-/// no seqs (shared rows are not in the listener's own change feed).
+/// no seqs (shared rows are not in the listener's own change feed), and keys only whatever the
+/// table's payload mode: a grantee reads values through `health.shared_samples`, which logs the
+/// read, never from a notification.
 pub fn pack_shared_payloads(
     table: &str,
     op: &str,
@@ -32,7 +34,19 @@ pub fn pack_shared_payloads(
     owner: &uuid::Uuid,
     limit: usize,
 ) -> Vec<String> {
-    pack(table, op, items, id_key, None, Some(owner), limit)
+    let keys: Vec<String> = items.iter().map(|i| keys_only(i, id_key)).collect();
+    pack(table, op, &keys, id_key, None, Some(owner), limit)
+}
+
+/// The members of a row item that name it — its id key, `kind` and `recorded_at` — and nothing
+/// else (a row-mode item carries every column).
+pub fn keys_only(item: &str, id_key: &str) -> String {
+    let Ok(serde_json::Value::Object(row)) = serde_json::from_str::<serde_json::Value>(item) else {
+        return "{}".to_string();
+    };
+    let kept: serde_json::Map<String, serde_json::Value> =
+        row.into_iter().filter(|(k, _)| k == id_key || k == "kind" || k == "recorded_at").collect();
+    serde_json::Value::Object(kept).to_string()
 }
 
 fn pack(
@@ -98,6 +112,23 @@ fn shrink(item: &str, id_key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grantees_get_keys_only_even_from_a_row_mode_table() {
+        let row =
+            r#"{"id":7,"kind":"heart_rate","recorded_at":"2026-11-24T08:00:00+00:00","value":61,"note":"secret"}"#;
+        let p = pack_shared_payloads(
+            "public.m",
+            "INSERT",
+            &[row.to_string()],
+            "id",
+            &uuid::Uuid::from_u128(1),
+            PAYLOAD_LIMIT,
+        );
+        assert_eq!(p.len(), 1);
+        assert!(!p[0].contains("secret") && !p[0].contains("61"), "{}", p[0]);
+        assert!(p[0].contains(r#""id":7"#) && p[0].contains("heart_rate") && p[0].contains("2026-11-24T08:00:00"));
+    }
 
     #[test]
     fn payloads_split_under_the_limit_and_keep_every_id() {

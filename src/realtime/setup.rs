@@ -162,6 +162,7 @@ pub fn enable(relid: pg_sys::Oid, owner_column: &str, payload: Payload, keys: Ke
     let args = trigger_args(owner_column, payload, &keys);
     let statements = realtime_trigger_sql(&facts.name, &args, &facts.existing);
     run_all(&statements);
+    crate::registry::record_realtime(relid, owner_column, payload.as_str());
     statements
 }
 
@@ -186,9 +187,11 @@ fn enable_realtime(
 
 #[pg_extern(volatile)]
 fn disable_realtime(tbl: PgRelation) -> SetOfIterator<'static, String> {
-    let facts = table_facts(oid_of(tbl), "");
+    let relid = oid_of(tbl);
+    let facts = table_facts(relid, "");
     let statements = realtime_drop_sql(&facts.name, &facts.existing);
     run_all(&statements);
+    crate::registry::forget_realtime(relid);
     SetOfIterator::new(statements)
 }
 

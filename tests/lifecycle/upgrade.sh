@@ -6,13 +6,7 @@
 # extension with a fresh install of the current version.
 set -uo pipefail
 . "$(dirname "$0")/../../scripts/lib/common.sh"
-
-pass=0; fail=0
-check() { # check NAME EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok      $1"
-    else fail=$((fail + 1)); echo "FAILED  $1: expected [$2], got [$3]"; fi
-}
-q() { psql -X -qAt -v ON_ERROR_STOP=1 "$@"; }
+. "$(dirname "$0")/lib.sh"
 
 LIBDIR=$("$PG_CONFIG" --pkglibdir)
 EXTDIR=$("$PG_CONFIG" --sharedir)/extension
@@ -37,10 +31,6 @@ trap restore_current EXIT
 current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$EXTDIR/health_rls.control")
 [ -f "$EXTDIR/health_rls--$current.sql" ] || { echo "the current build is not installed (run scripts/setup)"; exit 1; }
 
-ALICE=11111111-1111-4111-8111-111111111111
-BOB=22222222-2222-4222-8222-222222222222
-K='aGVhbHRoX3JscyByZWdyZXNzaW9uIHNlY3JldCwgMzIrIGJ5dGVzIGxvbmchIQ'
-ALICE_TOKEN=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiIxMTExMTExMS0xMTExLTQxMTEtODExMS0xMTExMTExMTExMTEiLCJyb2xlIjoiYXV0aGVudGljYXRlZCIsImF1ZCI6ImF1dGhlbnRpY2F0ZWQiLCJlbWFpbCI6ImFsaWNlQGV4YW1wbGUuY29tIiwiZXhwIjo0MTAyNDQ0ODAwfQ.Da4Wn161a_DDXT_4tILZcy9O0UlLe9w2s6Y8dLYbbJM
 as_alice() { # as_alice DB SQL: runs SQL as alice through the authenticated role, prints the last row
     q -d "$1" -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN') IS NOT NULL; $2; COMMIT;" | tail -1
 }
@@ -74,10 +64,11 @@ grep -v '^#' "$REPO_ROOT/tests/lifecycle/releases" | while read -r version commi
     if ! git -C "$REPO_ROOT" archive "$commit" | tar -x -C "$src"; then
         check "build $version: commit $commit is in this clone" "yes" "no"; continue
     fi
-    # Debug profile (quick to build), in a target dir of its own: the current checkout's target
-    # dir holds binaries of the same name (pgrx_embed_health_rls) that cargo would take for the
-    # release's. Kept between runs, so only the first run pays the build.
-    if ! (cd "$src" && CARGO_TARGET_DIR="$REPO_ROOT/target/releases" cargo pgrx package --debug --pg-config "$PG_CONFIG" \
+    # Debug profile (quick to build), in a target dir of its own per release: the current
+    # checkout's and the other releases' target dirs hold binaries of the same name
+    # (pgrx_embed_health_rls) that cargo would take for this release's, and the install script
+    # would then be another version's. Kept between runs, so only the first run pays the build.
+    if ! (cd "$src" && CARGO_TARGET_DIR="$REPO_ROOT/target/releases/$version" cargo pgrx package --debug --pg-config "$PG_CONFIG" \
             --out-dir "$WORK/pkg-$version" >"$WORK/build-$version.log" 2>&1); then
         tail -30 "$WORK/build-$version.log"; check "build $version" "built" "failed"; continue
     fi

@@ -1,8 +1,12 @@
 -- Sharing with consent and a log of who looked, as the API role: Ada shares her heart rate of a
 -- window with Grace; Grace reads exactly that (and Ada sees it in her log); every way around it
 -- is refused.
+-- The set-up is committed: a grantee read commits its access log entry in a transaction of its
+-- own, which must see the extension's tables.
 begin;
 \i fixtures/setup.sql
+commit;
+begin;
 set local timezone = 'UTC';
 select health.create_metric_table('public.health_metrics');
 select auth.sign_up('ada@example.com', 'analytical engine') as ada_id \gset
@@ -77,3 +81,7 @@ set local role authenticated;
 select auth.authenticate(:'grace') = :'grace_id' as grace;
 select count(*) as graces_shares from health.shares();
 rollback;
+-- Clean up what the committed set-up created.
+drop extension health_rls;
+drop role api_user;
+drop role anon, authenticated, service_role;

@@ -1,0 +1,82 @@
+//! The tables the extension manages, recorded in `health_rls.managed_tables` (sql/registry.sql):
+//! the pattern of pgmq's `meta` table. What made a table ours is written when it happens —
+//! `health.create_metric_table`, `enable_owner_rls`, `enable_realtime` — and read back by oid, so
+//! a comment, a rename or a move to another schema changes nothing about export, sharing or
+//! erasure. Readers join `pg_class`: an entry whose table is gone is never returned.
+use crate::error;
+use pgrx::prelude::*;
+
+extension_sql_file!("../sql/registry.sql", name = "registry", requires = ["bootstrap"]);
+
+fn run(what: &str, sql: &str, args: &[pgrx::datum::DatumWithOid]) {
+    // An update from 0.1.0 runs 0.2.0's script with this library, before the registry exists;
+    // the 0.3.0 script then fills it from what the earlier versions made.
+    let exists = crate::pg::spi::select_one::<bool>(
+        "SELECT pg_catalog.to_regclass('health_rls.managed_tables') IS NOT NULL",
+        &[],
+    );
+    if exists != Some(true) {
+        return;
+    }
+    Spi::connect_mut(|c| c.update(sql, None, args).map(|_| ()))
+        .unwrap_or_else(|e| error::spi_failed(&format!("recording {what} in health_rls.managed_tables"), e));
+}
+
+/// Drop the entry of `relid` once nothing of ours is left on it.
+const FORGET_EMPTY: &str =
+    "DELETE FROM health_rls.managed_tables WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass \
+     AND NOT metric_table AND owner_column IS NULL AND realtime_column IS NULL";
+
+/// `relid` is a standard metric table (`health.create_metric_table`).
+pub fn record_metric_table(relid: pg_sys::Oid) {
+    run(
+        "a metric table",
+        "INSERT INTO health_rls.managed_tables (relid, metric_table) VALUES ($1::pg_catalog.regclass, true) \
+         ON CONFLICT (relid) DO UPDATE SET metric_table = true",
+        &[relid.into()],
+    );
+}
+
+/// `relid` has owner-only RLS on `owner_column` for `roles`.
+pub fn record_owner_rls(relid: pg_sys::Oid, owner_column: &str, roles: &[String]) {
+    run(
+        "owner-only RLS",
+        "INSERT INTO health_rls.managed_tables (relid, owner_column, owner_roles) \
+         VALUES ($1::pg_catalog.regclass, $2, $3::pg_catalog.name[]) \
+         ON CONFLICT (relid) DO UPDATE SET owner_column = EXCLUDED.owner_column, owner_roles = EXCLUDED.owner_roles",
+        &[relid.into(), owner_column.into(), roles.to_vec().into()],
+    );
+}
+
+/// `relid` no longer has owner-only RLS.
+pub fn forget_owner_rls(relid: pg_sys::Oid) {
+    run(
+        "the end of owner-only RLS",
+        "UPDATE health_rls.managed_tables SET owner_column = NULL, owner_roles = NULL \
+          WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+        &[relid.into()],
+    );
+    run("the end of owner-only RLS", FORGET_EMPTY, &[relid.into()]);
+}
+
+/// `relid` announces its rows to the user in `owner_column`, as `payload` ('keys' or 'row').
+pub fn record_realtime(relid: pg_sys::Oid, owner_column: &str, payload: &str) {
+    run(
+        "realtime",
+        "INSERT INTO health_rls.managed_tables (relid, realtime_column, realtime_payload) \
+         VALUES ($1::pg_catalog.regclass, $2, $3) \
+         ON CONFLICT (relid) DO UPDATE SET realtime_column = EXCLUDED.realtime_column, realtime_payload = EXCLUDED.realtime_payload",
+        &[relid.into(), owner_column.into(), payload.into()],
+    );
+}
+
+/// `relid` no longer announces its rows.
+pub fn forget_realtime(relid: pg_sys::Oid) {
+    run(
+        "the end of realtime",
+        "UPDATE health_rls.managed_tables SET realtime_column = NULL, realtime_payload = NULL \
+          WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+        &[relid.into()],
+    );
+    run("the end of realtime", FORGET_EMPTY, &[relid.into()]);
+}
