@@ -139,3 +139,35 @@ pgbouncer_stop() {
     local pidfile=$CLUSTER_DIR/pgbouncer/pgbouncer.pid
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
 }
+
+# regress_suite LABEL DRIVER ACCEPT NAME...: run pg_regress or pg_isolation_regress (DRIVER, under
+# pgxs/src/test/) over the scenarios NAME of the current folder (sql/ or specs/, expected/) on the
+# running cluster, and print "LABEL: N passed, N failed" (a runner's summary line). It runs from a
+# copy, so the checkout is never written: a scenario without expected output fails against an
+# empty one, and only ACCEPT=1 copies the new output over expected/ (review it with git diff).
+regress_suite() {
+    local label=$1 driver=$2 accept=$3; shift 3
+    local names=("$@") out status=0 failed total n
+    out=$(mktemp -d /tmp/hrls-$label.XXXXXX)
+    mkdir "$out/input"
+    cp -r . "$out/input/"
+    for n in "${names[@]}"; do [ -f "$out/input/expected/$n.out" ] || touch "$out/input/expected/$n.out"; done
+    (cd "$out/input" && "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/$driver" \
+        --host="$PGHOST" --port="$PGPORT" --user=postgres --dbname="health_rls_$label" \
+        --inputdir=. --outputdir="$out" --bindir="$(pg_bindir)" "${names[@]}") | tee "$out/summary.txt" || status=$?
+    failed=$(grep -cE '^(not ok|test .* \.\.\. FAILED| .* FAILED)' "$out/summary.txt" || true)
+    total=${#names[@]}
+    if [ "$status" -ne 0 ] && [ -f "$out/regression.diffs" ]; then
+        cat "$out/regression.diffs"
+        [ "$failed" -eq 0 ] && failed=1
+    elif [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+        failed=$total # the driver itself failed (not found, no server): nothing passed
+    fi
+    echo "$label: $((total - failed)) passed, $failed failed"
+    if [ "$accept" = 1 ]; then
+        for n in "${names[@]}"; do cp "$out/results/$n.out" "expected/$n.out"; done
+        echo "accepted ${names[*]}"
+    fi
+    rm -rf "$out"
+    return "$status"
+}
