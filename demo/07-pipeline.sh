@@ -2,8 +2,8 @@
 # The whole pipeline: two wearables sync, each owner's app hears only its own events (relay + SSE)
 set -euo pipefail
 . "$REPO_ROOT/scripts/lib/common.sh"
-TARGET=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
-(cd "$REPO_ROOT" && cargo build -q --example realtime_relay --example wearable)
+(cd "$REPO_ROOT" && cargo build -q -p health-rls-gateway -p health-rls-wearable)
+TARGET=$(cargo_target_dir)
 DSN="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres"
 work=$(mktemp -d /tmp/hrls-demo.XXXXXX)
 pids=()
@@ -17,7 +17,7 @@ runner_token=$(sql "SELECT auth.sign_in('runner@example.com', 'runner password 1
 swimmer_token=$(sql "SELECT auth.sign_in('swimmer@example.com', 'swimmer password 1')")
 
 port=$(free_port 18787)
-"$TARGET/debug/examples/realtime_relay" "$DSN" "127.0.0.1:$port" 2>"$work/relay.log" & pids+=($!)
+"$TARGET/debug/health-rls-gateway" "$DSN" "127.0.0.1:$port" 2>"$work/relay.log" & pids+=($!)
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 echo "relay up on :$port (one database connection for every subscriber)"
 curl -sN -H "Authorization: Bearer $runner_token" "http://127.0.0.1:$port/events" >"$work/runner.sse" & pids+=($!)
@@ -27,16 +27,16 @@ sleep 0.5
 echo "relay: $(curl -s "http://127.0.0.1:$port/healthz")"
 
 echo "two wearables sync at once:"
-"$TARGET/debug/examples/wearable" --dsn "$DSN" --email runner@example.com --password 'runner password 1' \
+"$TARGET/debug/health-rls-wearable" --dsn "$DSN" --email runner@example.com --password 'runner password 1' \
     --state-dir "$work/runner" --batches 3 --batch-size 10 --device "runner-watch" & w1=$!
-"$TARGET/debug/examples/wearable" --dsn "$DSN" --email swimmer@example.com --password 'swimmer password 1' \
+"$TARGET/debug/health-rls-wearable" --dsn "$DSN" --email swimmer@example.com --password 'swimmer password 1' \
     --state-dir "$work/swimmer" --batches 3 --batch-size 10 --device "swimmer-ring" & w2=$!
 wait $w1 $w2
 echo "a second run of the runner reuses its sealed access token:"
-"$TARGET/debug/examples/wearable" --dsn "$DSN" --email runner@example.com --password 'runner password 1' \
+"$TARGET/debug/health-rls-wearable" --dsn "$DSN" --email runner@example.com --password 'runner password 1' \
     --state-dir "$work/runner" --batches 1 --batch-size 3 --device "runner-watch"
 echo "a third run refreshes the session with its sealed refresh token (no password needed):"
-"$TARGET/debug/examples/wearable" --dsn "$DSN" --email runner@example.com --password 'wrong password on purpose' \
+"$TARGET/debug/health-rls-wearable" --dsn "$DSN" --email runner@example.com --password 'wrong password on purpose' \
     --state-dir "$work/runner" --batches 1 --batch-size 3 --device "runner-watch" --refresh
 sleep 1
 

@@ -2,8 +2,8 @@
 # The page a person looks at: the gateway serves the live dashboard (DEMO_KEEP=1 keeps it up)
 set -euo pipefail
 . "$REPO_ROOT/scripts/lib/common.sh"
-TARGET=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
-(cd "$REPO_ROOT" && cargo build -q --example realtime_relay --example wearable)
+(cd "$REPO_ROOT" && cargo build -q -p health-rls-gateway -p health-rls-wearable)
+TARGET=$(cargo_target_dir)
 DSN="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres"
 work=$(mktemp -d /tmp/hrls-page.XXXXXX)
 pids=()
@@ -15,12 +15,12 @@ sql() { psql -X -qAt -v ON_ERROR_STOP=1 -c "$1"; }
 email=dana@example.com password='dashboard demo 1'
 sql "SELECT auth.sign_up('$email', '$password')" >/dev/null
 echo "an hour of Dana's watch (heart rate, steps, SpO2), synced by the wearable simulator:"
-"$TARGET/debug/examples/wearable" --dsn "$DSN" --email "$email" --password "$password" \
+"$TARGET/debug/health-rls-wearable" --dsn "$DSN" --email "$email" --password "$password" \
     --state-dir "$work/watch" --batches 3 --batch-size 20 --device "dana-watch" | sed 's/^/  /'
 
 host=${DEMO_HOST:-127.0.0.1}
 port=$(free_port 18880)
-"$TARGET/debug/examples/realtime_relay" "$DSN" "$host:$port" --table public.health_metrics 2>"$work/gateway.log" & pids+=($!)
+"$TARGET/debug/health-rls-gateway" "$DSN" "$host:$port" --table public.health_metrics 2>"$work/gateway.log" & pids+=($!)
 for _ in $(seq 50); do curl -fs "http://$host:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 url="http://$host:$port/"
 echo "the gateway serves the page at $url (sign in as $email / $password)"

@@ -1,4 +1,4 @@
-//! The Apple Health importer (examples/import_apple_health) against the real extension, with real
+//! The Apple Health importer (tools/import-apple-health) against the real extension, with real
 //! exports, as a low-privilege login role that is a member of `authenticated` (never a superuser:
 //! RLS applies). The licensed exports are in the repository (tests/data/realdata) and always
 //! imported; the others are read from $HEALTH_RLS_REALDATA (default ../shared/realdata) where found

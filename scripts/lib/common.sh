@@ -52,6 +52,13 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export REPO_ROOT
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# The workspace's target directory as cargo sees it (CARGO_TARGET_DIR, relative or absolute, or
+# target/): where the binaries the scripts build are.
+cargo_target_dir() {
+    (cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+}
+
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # initdb, pg_ctl and pgbouncer refuse to run as root: run them as postgres then.

@@ -8,37 +8,14 @@ use crate::pipeline::{apply_answers, scan_correlations, Batch, Batcher};
 use crate::xml::{line_col, Item, Parser, Record};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufReader, Write};
-use std::path::PathBuf;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 
-/// A licensed export, part of the repository (`tests/data/realdata/apple_health/REL`): always
-/// there, so a missing one fails the test instead of skipping it.
-fn licensed(rel: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/realdata/apple_health")).join(rel);
-    assert!(p.is_file(), "{} is missing: it is part of the repository (tests/data/realdata)", p.display());
-    p
-}
+// A licensed export is always read from the repository (a missing one fails); an unlicensed one
+// from $HEALTH_RLS_REALDATA, or the test says it skipped (the workspace's test kit).
+use health_rls_testkit::{licensed_export as licensed, unlicensed_export as unlicensed};
 
-/// An export the repository may not carry: `$HEALTH_RLS_REALDATA/apple_health/REL`, the folder
-/// being `../shared/realdata` by default and taken relative to the repository root. When it is not
-/// there, one `skipped:` line naming the test goes to stderr (past the harness's capture, so it
-/// shows without --nocapture) and the answer is `None`: the test returns early and passes.
-fn unlicensed(rel: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("HEALTH_RLS_REALDATA").filter(|d| !d.is_empty()).unwrap_or("../shared/realdata".into());
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir).join("apple_health").join(rel);
-    if p.is_file() {
-        return Some(p);
-    }
-    let test = std::thread::current().name().unwrap_or("this test").to_string();
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {test} needs {} (set HEALTH_RLS_REALDATA to a folder that has it)",
-        p.display()
-    );
-    None
-}
-
-fn reader(p: &PathBuf) -> BufReader<std::fs::File> {
+fn reader(p: &Path) -> BufReader<std::fs::File> {
     BufReader::new(std::fs::File::open(p).unwrap())
 }
 
@@ -120,8 +97,8 @@ fn import(input: impl Fn() -> Box<dyn std::io::BufRead>, batch: usize) -> (crate
     (b.report, batches)
 }
 
-fn import_file(p: &PathBuf, batch: usize) -> (crate::report::Report, Vec<Batch>) {
-    let p = p.clone();
+fn import_file(p: &Path, batch: usize) -> (crate::report::Report, Vec<Batch>) {
+    let p = p.to_path_buf();
     import(move || Box::new(reader(&p)), batch)
 }
 
@@ -254,7 +231,9 @@ fn bwassim_counts_match_the_readme() {
 #[test]
 fn small_fixtures_and_legacy_counts_match_the_readme() {
     // The two licensed fixtures always; the GPL legacy export where it is found.
-    let cases: [(Option<PathBuf>, &[(&str, u64, u64)]); 3] = [
+    // (file, [(record type, top-level records, records inside correlations)])
+    type Case<'a> = (Option<PathBuf>, &'a [(&'a str, u64, u64)]);
+    let cases: [Case; 3] = [
         (
             unlicensed("legacy_ios8/ericwolter_export_en_DE_2015.xml"),
             &[

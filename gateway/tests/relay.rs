@@ -1,8 +1,8 @@
 //! The realtime relay with real parts: one LISTEN connection, 200 SSE subscribers for 50 users,
 //! each receiving exactly its own user's events; bad tokens get 401 and no stream.
 mod common;
-#[path = "../examples/realtime_relay/relay.rs"]
-mod relay;
+
+use health_rls_gateway::relay;
 
 use common::*;
 use std::collections::{BTreeSet, HashMap};

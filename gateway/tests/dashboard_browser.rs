@@ -6,17 +6,9 @@
 //! signing out ends the stream at the gateway, and a session ended elsewhere shows in words.
 //! Everything is checked in the DOM (data attributes, text), not in pixels; screenshots of both
 //! pages are saved under target/dashboard-screenshots/.
-#[path = "../examples/realtime_relay/api.rs"]
-mod api;
 mod common;
-#[path = "../examples/realtime_relay/db.rs"]
-mod db;
-#[path = "../examples/realtime_relay/gateway.rs"]
-mod gateway;
-#[path = "../examples/realtime_relay/relay.rs"]
-mod relay;
-#[path = "../examples/realtime_relay/session.rs"]
-mod session;
+
+use health_rls_gateway::{gateway, relay};
 
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -2,7 +2,7 @@
 //! refreshes it instead of asking for the password again, and syncs batches of samples through
 //! `health.ingest`, printing what happened to each batch.
 //!
-//!   cargo run --example wearable -- --dsn '<libpq dsn>' --email ada@example.com --password '…' \
+//!   cargo run -p health-rls-wearable -- --dsn '<libpq dsn>' --email ada@example.com --password '…' \
 //!       [--sign-up] [--refresh] [--table public.health_metrics] [--batches 3] [--batch-size 20] [--state-dir DIR]
 //!
 //! The session file (access token AND refresh token) is sealed with ChaCha20-Poly1305; the key

@@ -3,8 +3,8 @@
 //! committed after the restart, each once, in order. (Its own test binary: it restarts the
 //! cluster every other test uses.)
 mod common;
-#[path = "../examples/realtime_relay/relay.rs"]
-mod relay;
+
+use health_rls_gateway::relay;
 
 use common::*;
 use serde_json::Value;

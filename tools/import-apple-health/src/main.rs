@@ -1,6 +1,6 @@
 //! Imports an Apple Health `export.xml` into a health_rls metrics table through `health.ingest`.
 //!
-//!   cargo run --release --example import_apple_health -- [--dsn DSN] [--table health_metrics] \
+//!   cargo run --release -p health-rls-import-apple-health -- [--dsn DSN] [--table health_metrics] \
 //!       [--batch 1000] [--json-summary PATH] (--token JWT | --email E --password P) FILE
 //!
 //! The DSN defaults to `$HEALTH_RLS_DSN`, else `host=127.0.0.1 user=postgres dbname=postgres`; the
@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
-const USAGE: &str = "usage: import_apple_health [--dsn DSN] [--table health_metrics] [--batch 1000] \
+const USAGE: &str = "usage: health-rls-import-apple-health [--dsn DSN] [--table health_metrics] [--batch 1000] \
 [--json-summary PATH] (--token JWT | --email E --password P) FILE";
 const DEFAULT_DSN: &str = "host=127.0.0.1 user=postgres dbname=postgres";
 
@@ -239,7 +239,7 @@ async fn connect(dsn: &str) -> Result<Client, Failure> {
         .map_err(|e| db_failure(format!("cannot connect to the database: {}", pg_message(&e))))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
-            eprintln!("import_apple_health: database connection lost: {}", pg_message(&e));
+            eprintln!("health-rls-import-apple-health: database connection lost: {}", pg_message(&e));
         }
     });
     Ok(client)
@@ -405,7 +405,7 @@ fn main() {
     });
     if let Err(f) = result {
         let _ = std::io::stdout().flush();
-        eprintln!("import_apple_health: {}", f.message);
+        eprintln!("health-rls-import-apple-health: {}", f.message);
         std::process::exit(f.code);
     }
 }

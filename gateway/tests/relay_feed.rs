@@ -3,8 +3,8 @@
 //! too-slow subscriber told to resync and catching up, and streams that end at sign-out and at
 //! the token's exp.
 mod common;
-#[path = "../examples/realtime_relay/relay.rs"]
-mod relay;
+
+use health_rls_gateway::relay;
 
 use common::*;
 use serde_json::Value;
