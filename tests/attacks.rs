@@ -10,44 +10,18 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-async fn db_client(db: &str, user: &str) -> Client {
-    let dsn =
-        dsn().replace("dbname=postgres", &format!("dbname={db}")).replace("user=postgres", &format!("user={user}"));
-    let (client, conn) = tokio_postgres::connect(&dsn, NoTls).await.expect("connect");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-/// A database of its own (the tests run concurrently) with the extension, the app role, the
-/// standard table and four accounts.
+/// A database of its own with the standard table and four accounts.
 async fn set_up(name: &str) -> Client {
-    let admin = connect().await;
-    // Roles are cluster-wide and the tests run concurrently: one set-up at a time.
-    admin.batch_execute("SELECT pg_advisory_lock(20261204)").await.unwrap();
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let db = db_client(name, "postgres").await;
-    use base64::Engine;
-    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(HS_SECRET);
-    db.batch_execute(&format!(
-        "CREATE EXTENSION health_rls;
-         SELECT auth.create_roles();
-         DO $$ BEGIN
-           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'attacks_app') THEN CREATE ROLE attacks_app LOGIN NOINHERIT; END IF;
-         END $$;
-         GRANT authenticated, anon TO attacks_app;
-         SELECT auth.add_key('{{\"kty\":\"oct\",\"kid\":\"it1\",\"alg\":\"HS256\",\"k\":\"{k}\"}}');
-         SELECT health.create_metric_table('public.health_metrics');
+    let db = own_database(name, "attacks_app").await;
+    db.batch_execute(
+        "SELECT health.create_metric_table('public.health_metrics');
          SELECT auth.sign_up('ada@example.com', 'ada password 1'), auth.sign_up('bob@example.com', 'bob password 1'),
-                auth.sign_up('cy@example.com', 'cy password 12'), auth.sign_up('dee@example.com', 'dee password 1');"
-    ))
+                auth.sign_up('cy@example.com', 'cy password 12'), auth.sign_up('dee@example.com', 'dee password 1');",
+    )
     .await
     .unwrap();
-    admin.batch_execute("SELECT pg_advisory_unlock(20261204)").await.unwrap();
     db
 }
 
@@ -100,7 +74,7 @@ fn all(outcome: &str) -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_without_its_session_or_account_is_refused() {
     let db = set_up("attacks_token_test").await;
-    let app = db_client("attacks_token_test", "attacks_app").await;
+    let app = connect_to("attacks_token_test", "attacks_app").await;
 
     // ---- erasure: the erased user's token must not outlive the account -------------------------
     let ada = sign_in(&app, "ada@example.com", "ada password 1").await;
@@ -111,7 +85,7 @@ async fn a_token_without_its_session_or_account_is_refused() {
     app.batch_execute("COMMIT").await.unwrap();
     // The same connection verified this token before (its backend cached it): still refused.
     assert_eq!(uses_of(&app, &ada).await, all("28000"), "an erased user's token is refused for everything");
-    let fresh = db_client("attacks_token_test", "attacks_app").await;
+    let fresh = connect_to("attacks_token_test", "attacks_app").await;
     assert_eq!(uses_of(&fresh, &ada).await, all("28000"), "... on a new connection too");
     let left: i64 = db
         .query_one("SELECT count(*) FROM health_metrics m WHERE NOT EXISTS (SELECT 1 FROM auth.users u WHERE u.id = m.user_id)", &[])
@@ -167,7 +141,7 @@ async fn a_token_without_its_session_or_account_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grantee_who_rolls_back_still_leaves_the_log_entry() {
     let db = set_up("attacks_log_test").await;
-    let app = db_client("attacks_log_test", "attacks_app").await;
+    let app = connect_to("attacks_log_test", "attacks_app").await;
     let owner = sign_in(&app, "ada@example.com", "ada password 1").await;
     let carer = sign_in(&app, "bob@example.com", "bob password 1").await;
     let carer_id: uuid::Uuid =

@@ -7,20 +7,14 @@ mod common;
 use base64::Engine;
 use common::*;
 use serde_json::{json, Value};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 const DB: &str = "sessions_test";
 const EMAIL: &str = "grace@example.com";
 const PASSWORD: &str = "cobol compiler";
 
 async fn db_client(user: &str) -> Client {
-    let dsn =
-        dsn().replace("dbname=postgres", &format!("dbname={DB}")).replace("user=postgres", &format!("user={user}"));
-    let (client, conn) = tokio_postgres::connect(&dsn, NoTls).await.expect("connect");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
+    connect_to(DB, user).await
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -60,24 +54,8 @@ async fn outcome(c: &Client, sql: &str, params: &[&(dyn tokio_postgres::types::T
 }
 
 async fn set_up() -> Client {
-    let admin = connect().await;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)")).await.unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {DB}")).await.unwrap();
-    let db = db_client("postgres").await;
-    use base64::Engine;
-    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(HS_SECRET);
-    db.batch_execute(&format!(
-        "CREATE EXTENSION health_rls;
-         SELECT auth.create_roles();
-         DO $$ BEGIN
-           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sessions_app') THEN CREATE ROLE sessions_app LOGIN NOINHERIT; END IF;
-         END $$;
-         GRANT authenticated, anon TO sessions_app;
-         SELECT auth.add_key('{{\"kty\":\"oct\",\"kid\":\"it1\",\"alg\":\"HS256\",\"k\":\"{k}\"}}');
-         SELECT auth.sign_up('{EMAIL}', '{PASSWORD}');"
-    ))
-    .await
-    .unwrap();
+    let db = own_database(DB, "sessions_app").await;
+    db.batch_execute(&format!("SELECT auth.sign_up('{EMAIL}', '{PASSWORD}')")).await.unwrap();
     db
 }
 

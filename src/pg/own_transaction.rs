@@ -1,7 +1,8 @@
 //! One statement of ours committed in a transaction of its own, before the caller goes on.
 //!
 //! An audit record written in the caller's transaction is not an audit record: the caller can
-//! roll it back and keep what it read. Postgres has no autonomous transactions, so a short-lived
+//! roll it back and keep what it read; and a revocation decided by a call that then fails must
+//! survive that failure. Postgres has no autonomous transactions, so a short-lived
 //! dynamic background worker connects to the same database, runs the statement, commits, writes
 //! the statement's result into a dynamic shared memory segment the caller created, and exits;
 //! the caller waits for it and reads the result. A statement that did not commit leaves no
@@ -36,10 +37,34 @@ struct Job {
     arg: serde_json::Value,
 }
 
+/// Why a statement was not committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCommitted {
+    /// No background worker could be started (`max_worker_processes`).
+    NoWorkerSlot,
+    /// The worker ran but its transaction did not commit (an error: see the server log).
+    Failed,
+}
+
 /// Run `sql` (ours; `$1` is `arg` as jsonb; returns one bigint) in a committed transaction of its
 /// own. Returns the bigint once it is committed; raises 53000 when no worker can be started and
 /// 55000 when the statement did not commit. `what` names the record in those messages.
 pub fn commit_now(what: &str, sql: &'static str, arg: serde_json::Value) -> i64 {
+    match try_commit_now(sql, arg) {
+        Ok(value) => value,
+        Err(NotCommitted::NoWorkerSlot) => error::raise(
+            Code::ERRCODE_INSUFFICIENT_RESOURCES,
+            format!("{what} could not be committed: no background worker slot is free (max_worker_processes); nothing was returned"),
+        ),
+        Err(NotCommitted::Failed) => error::raise(
+            Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("{what} could not be committed (see the server log); nothing was returned"),
+        ),
+    }
+}
+
+/// `commit_now` for callers that go on either way (and say so themselves).
+pub fn try_commit_now(sql: &'static str, arg: serde_json::Value) -> Result<i64, NotCommitted> {
     let job = serde_json::to_vec(&Job { sql: sql.to_string(), arg }).expect("a JSON value serialises");
     // SAFETY: dsm_create returns a mapped segment of the requested size (it raises an ERROR
     // rather than returning NULL without DSM_CREATE_NULL_IF_MAXSEGMENTS); we write the head and
@@ -71,10 +96,7 @@ pub fn commit_now(what: &str, sql: &'static str, arg: serde_json::Value) -> i64 
         Err(_) => {
             // SAFETY: the segment is still attached (created above) and not used after this.
             unsafe { pg_sys::dsm_detach(segment) };
-            error::raise(
-                Code::ERRCODE_INSUFFICIENT_RESOURCES,
-                format!("{what} could not be committed: no background worker slot is free (max_worker_processes); nothing was returned"),
-            );
+            return Err(NotCommitted::NoWorkerSlot);
         }
     };
     fence(Ordering::Acquire);
@@ -85,13 +107,11 @@ pub fn commit_now(what: &str, sql: &'static str, arg: serde_json::Value) -> i64 
     };
     // SAFETY: attached above, detached once; `head` is not used after this.
     unsafe { pg_sys::dsm_detach(segment) };
-    if !ran || done != 1 {
-        error::raise(
-            Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("{what} could not be committed (see the server log); nothing was returned"),
-        );
+    if ran && done == 1 {
+        Ok(value)
+    } else {
+        Err(NotCommitted::Failed)
     }
-    value
 }
 
 /// The worker's entry point (named in `commit_now`): argument = database oid, extra = the

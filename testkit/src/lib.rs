@@ -22,6 +22,45 @@ pub async fn connect() -> Client {
     client
 }
 
+/// A connection to database `db` of the test cluster as `user`.
+pub async fn connect_to(db: &str, user: &str) -> Client {
+    let dsn =
+        dsn().replace("dbname=postgres", &format!("dbname={db}")).replace("user=postgres", &format!("user={user}"));
+    let (client, conn) = tokio_postgres::connect(&dsn, NoTls).await.expect("connect");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// A fresh database `db` for a test that commits (tests run concurrently, each in its own):
+/// the extension, the Supabase roles, the HS256 key "it1" and `app_role`, a login role that owns
+/// nothing and can only become `authenticated` or `anon`. Returns a superuser connection to it.
+pub async fn own_database(db: &str, app_role: &str) -> Client {
+    use base64::Engine;
+    let admin = connect().await;
+    // Roles are cluster-wide: one set-up at a time.
+    admin.batch_execute("SELECT pg_advisory_lock(20261204)").await.expect("lock");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.expect("drop database");
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await.expect("create database");
+    let client = connect_to(db, "postgres").await;
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(HS_SECRET);
+    client
+        .batch_execute(&format!(
+            "CREATE EXTENSION health_rls;
+             SELECT auth.create_roles();
+             DO $$ BEGIN
+               IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{app_role}') THEN CREATE ROLE {app_role} LOGIN NOINHERIT; END IF;
+             END $$;
+             GRANT authenticated, anon TO {app_role};
+             SELECT auth.add_key('{{\"kty\":\"oct\",\"kid\":\"it1\",\"alg\":\"HS256\",\"k\":\"{k}\"}}');"
+        ))
+        .await
+        .expect("set up the database");
+    admin.batch_execute("SELECT pg_advisory_unlock(20261204)").await.expect("unlock");
+    client
+}
+
 /// A connection whose notifications arrive on the returned receiver.
 pub async fn connect_listening() -> (Client, mpsc::UnboundedReceiver<(String, String)>) {
     let (client, mut conn) = tokio_postgres::connect(&dsn(), NoTls).await.expect("connect");
