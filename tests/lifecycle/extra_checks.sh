@@ -13,3 +13,9 @@ aliases="SELECT count(*) FILTER (WHERE NOT seeded) || '|' || count(*) FILTER (WH
 check "restore: the DBA's unit alias came back once, the seeded ones not duplicated" "$(q -d source -c "$aliases")" "$(q -d restored -c "$aliases")"
 check "restore: the DBA's alias converts" "81.28" \
     "$(q -d restored -c "SELECT health.normalize('waist_circumference', 32, 'inches')")"
+# The registry of managed tables is dumped by name (regclass) and points at the restored tables;
+# the extension's own tables are written once, by CREATE EXTENSION.
+registry="SELECT string_agg(relid::text || ':' || metric_table || ':' || coalesce(owner_column, '-') || ':' || coalesce(realtime_column, '-'), ',' ORDER BY relid::text) FROM health_rls.managed_tables"
+check "restore: the registry of managed tables restored, pointing at the restored tables" "$(q -d source -c "$registry")" "$(q -d restored -c "$registry")"
+check "restore: every registry entry names an existing table, none twice" "0|0" \
+    "$(q -d restored -c "SELECT (SELECT count(*) FROM health_rls.managed_tables m WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = m.relid)), (SELECT count(*) - count(DISTINCT relid) FROM health_rls.managed_tables)")"
