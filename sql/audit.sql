@@ -102,5 +102,28 @@ SELECT 'owner_column_nullable', 'WARN', format('%s.%I', o.ident, o.attname),
        'the owner column accepts NULL: such rows belong to nobody and no owner policy ever shows them',
        format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL;', o.ident, o.attname)
   FROM owner_cols o WHERE NOT o.attnotnull
+UNION ALL
+-- What the registry of managed tables says the extension set up, and is no longer there.
+SELECT 'managed_owner_rls_missing', 'ERROR', m.relid::text,
+       format('health_rls.managed_tables records owner-only RLS on column %I, but %s', m.owner_column,
+              CASE WHEN a.attnum IS NULL THEN 'that column no longer exists (renamed or dropped)'
+                   WHEN NOT c.relrowsecurity THEN 'row level security is off'
+                   ELSE 'the generator''s policies are gone' END),
+       CASE WHEN a.attnum IS NULL
+            THEN format('SELECT health_rls.enable_owner_rls(%L::regclass, ''<owner column>'', %L, %L);', m.relid::text, m.owner_commands, m.owner_roles)
+            ELSE format('SELECT health_rls.enable_owner_rls(%L::regclass, %L, %L, %L);', m.relid::text, m.owner_column, m.owner_commands, m.owner_roles) END
+  FROM health_rls.managed_tables m JOIN pg_class c ON c.oid = m.relid
+  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = m.owner_column AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE m.owner_column IS NOT NULL
+   AND (a.attnum IS NULL OR NOT c.relrowsecurity
+        OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname LIKE 'health\_rls\_owner\_%'))
+UNION ALL
+SELECT 'managed_realtime_missing', 'WARN', m.relid::text,
+       'health_rls.managed_tables records realtime, but the table has no realtime trigger: its users hear nothing of it',
+       format('SELECT health_rls.enable_realtime(%L::regclass, %L, %L);', m.relid::text, m.realtime_column, m.realtime_payload)
+  FROM health_rls.managed_tables m JOIN pg_class c ON c.oid = m.relid
+ WHERE m.realtime_column IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_trigger g JOIN pg_proc f ON f.oid = g.tgfoid
+                    WHERE g.tgrelid = c.oid AND f.proname = 'realtime_notify' AND f.pronamespace = 'health_rls'::regnamespace)
 ORDER BY 1, 3
 $audit$;

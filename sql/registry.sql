@@ -9,10 +9,11 @@ CREATE TABLE health_rls.managed_tables (
     metric_table     boolean NOT NULL DEFAULT false,  -- made by health.create_metric_table
     owner_column     name,                            -- owner-only RLS on this column (NULL: none)
     owner_roles      name[],                          -- the roles its owner policies are for
+    owner_commands   text[],                          -- the commands they cover (select, insert, update, delete)
     realtime_column  name,                            -- realtime announces to this column's user (NULL: off)
     realtime_payload text CHECK (realtime_payload IN ('keys', 'row')),
     registered_at    timestamptz NOT NULL DEFAULT now(),
-    CHECK ((owner_column IS NULL) = (owner_roles IS NULL)),
+    CHECK ((owner_column IS NULL) = (owner_roles IS NULL) AND (owner_column IS NULL) = (owner_commands IS NULL)),
     CHECK ((realtime_column IS NULL) = (realtime_payload IS NULL))
 );
 -- Dumped with the database, except the rows of the extension's own tables (CREATE EXTENSION

@@ -2,4 +2,4 @@
 //! SQL (sql/audit.sql); this module only pulls that file into the extension script.
 use pgrx::prelude::*;
 
-extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["bootstrap"]);
+extension_sql_file!("../sql/audit.sql", name = "audit", requires = ["bootstrap", "registry"]);

@@ -188,7 +188,7 @@ pub fn enable(
     );
     if !dry_run {
         run_all(&statements);
-        crate::registry::record_owner_rls(relid, owner_column, roles_as_given);
+        crate::registry::record_owner_rls(relid, owner_column, roles_as_given, &commands);
     }
     statements
 }

@@ -37,14 +37,15 @@ pub fn record_metric_table(relid: pg_sys::Oid) {
     );
 }
 
-/// `relid` has owner-only RLS on `owner_column` for `roles`.
-pub fn record_owner_rls(relid: pg_sys::Oid, owner_column: &str, roles: &[String]) {
+/// `relid` has owner-only RLS on `owner_column` for `roles`, covering `commands`.
+pub fn record_owner_rls(relid: pg_sys::Oid, owner_column: &str, roles: &[String], commands: &[String]) {
     run(
         "owner-only RLS",
-        "INSERT INTO health_rls.managed_tables (relid, owner_column, owner_roles) \
-         VALUES ($1::pg_catalog.regclass, $2, $3::pg_catalog.name[]) \
-         ON CONFLICT (relid) DO UPDATE SET owner_column = EXCLUDED.owner_column, owner_roles = EXCLUDED.owner_roles",
-        &[relid.into(), owner_column.into(), roles.to_vec().into()],
+        "INSERT INTO health_rls.managed_tables (relid, owner_column, owner_roles, owner_commands) \
+         VALUES ($1::pg_catalog.regclass, $2, $3::pg_catalog.name[], $4) \
+         ON CONFLICT (relid) DO UPDATE SET owner_column = EXCLUDED.owner_column, owner_roles = EXCLUDED.owner_roles, \
+                                           owner_commands = EXCLUDED.owner_commands",
+        &[relid.into(), owner_column.into(), roles.to_vec().into(), commands.to_vec().into()],
     );
 }
 
@@ -52,7 +53,7 @@ pub fn record_owner_rls(relid: pg_sys::Oid, owner_column: &str, roles: &[String]
 pub fn forget_owner_rls(relid: pg_sys::Oid) {
     run(
         "the end of owner-only RLS",
-        "UPDATE health_rls.managed_tables SET owner_column = NULL, owner_roles = NULL \
+        "UPDATE health_rls.managed_tables SET owner_column = NULL, owner_roles = NULL, owner_commands = NULL \
           WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
         &[relid.into()],
     );

@@ -151,6 +151,13 @@ SQL
     heard=$(q -d filled -c "LISTEN \"$channel_before\"" -c "INSERT INTO notes (user_id, body) VALUES ('$ALICE', 'after update')" 2>&1 | grep -c "Asynchronous notification \"$channel_before\"")
     check "updated: realtime on a table enabled under $version still announces" "1" "$heard"
 
+    # The registry of managed tables was filled from what the old version made.
+    check "updated: the registry records the old version's tables" \
+        "health_metrics:true:user_id:{select,insert,update,delete}:user_id|notes:false:user_id:{select,insert,update,delete}:user_id" \
+        "$(q -d filled -c "SELECT string_agg(relid::text || ':' || metric_table || ':' || owner_column || ':' || owner_commands::text || ':' || coalesce(realtime_column, '-'), '|' ORDER BY relid::text) FROM health_rls.managed_tables WHERE relid::text IN ('health_metrics', 'notes')")"
+    check "updated: the export reads the old metric table through the registry" "1" \
+        "$(as_alice filled "SELECT count(*) FROM jsonb_array_elements(health.fhir_observations(kinds => '{heart_rate}')->'entry') e WHERE e->'resource'->'valueQuantity'->>'value' = '61'")"
+
     # The updated extension is the fresh one.
     q -c "CREATE DATABASE fresh"
     q -d fresh -c "CREATE EXTENSION health_rls"

@@ -73,6 +73,19 @@ select count(*) from health_rls.enable_owner_rls('public.owned');
 select relid, owner_column from health_rls.managed_tables;
 select pg_temp.try($$insert into health_rls.managed_tables (relid, metric_table) values ('public.diary', true)$$) as other_owners_table;
 reset role;
+-- The audit reads the registry: what it records and someone removed by hand is reported, with
+-- the call that puts it back (the recorded commands and roles).
+create table public.notes (id bigint primary key, user_id uuid not null);
+select count(*) from health_rls.enable_owner_rls('public.notes', commands => '{select,delete}');
+select count(*) from health_rls.enable_realtime('public.notes');
+select owner_commands, owner_roles from health_rls.managed_tables where relid = 'public.notes'::regclass;
+select lint, level, object, remedy from health_rls.audit() where lint like 'managed%';
+drop trigger health_rls_realtime_insert on public.notes;
+drop trigger health_rls_realtime_update on public.notes;
+drop trigger health_rls_realtime_delete on public.notes;
+alter table public.diary disable row level security;
+alter table public.notes rename column user_id to writer_id;
+select lint, level, object, detail, remedy from health_rls.audit() where lint like 'managed%' order by lint, object;
 -- Off again, and dropped: the entries go.
 select count(*) from health_rls.disable_owner_rls('public.owned');
 select count(*) as owned_entries from health_rls.managed_tables where relid = 'public.owned'::regclass;
