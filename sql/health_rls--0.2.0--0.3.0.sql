@@ -4,6 +4,12 @@
 -- install.
 \echo Use "ALTER EXTENSION health_rls UPDATE" to load this file. \quit
 
+-- Sign out on every other device: every session of the current user but the current one.
+CREATE FUNCTION auth."sign_out_others"() RETURNS void
+STRICT VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'sign_out_others_wrapper';
+
 -- The registry of managed tables: the statements of sql/registry.sql ------------------------------
 CREATE TABLE health_rls.managed_tables (
     relid            regclass PRIMARY KEY,

@@ -101,28 +101,55 @@ pub fn access_token(user: &uuid::Uuid, email: &str, session: &uuid::Uuid) -> (St
     (token, now, ttl)
 }
 
-/// Revoke sessions (and their refresh tokens) of `user`: one, or all when `session` is None.
-pub fn revoke_sessions(user: uuid::Uuid, session: Option<uuid::Uuid>) {
-    let session = session.map(to_pg);
+/// Which sessions of a user `revoke_sessions` ends.
+pub enum Sessions {
+    /// This one (`sign_out`).
+    This(uuid::Uuid),
+    /// Every one but this (`sign_out_others`).
+    AllBut(uuid::Uuid),
+    /// Every one (`sign_out_everywhere`).
+    All,
+}
+
+/// Revoke sessions (and their refresh tokens) of `user`.
+pub fn revoke_sessions(user: uuid::Uuid, which: Sessions) {
+    // $2: the session named, $3: whether it is the one to end (true) or the one to keep (false).
+    let (session, this_one) = match which {
+        Sessions::This(s) => (Some(to_pg(s)), true),
+        Sessions::AllBut(s) => (Some(to_pg(s)), false),
+        Sessions::All => (None, true),
+    };
     Spi::connect_mut(|c| {
-        let filter =
-            "user_id OPERATOR(pg_catalog.=) $1 AND ($2::pg_catalog.uuid IS NULL OR id OPERATOR(pg_catalog.=) $2)";
+        let filter = "user_id OPERATOR(pg_catalog.=) $1 \
+             AND ($2::pg_catalog.uuid IS NULL OR (id OPERATOR(pg_catalog.=) $2) OPERATOR(pg_catalog.=) $3)";
+        let args = || [to_pg(user).into(), session.into(), this_one.into()];
         c.update(
             &format!(
                 "UPDATE auth.refresh_tokens SET revoked_at = pg_catalog.now() WHERE revoked_at IS NULL \
                    AND session_id IN (SELECT id FROM auth.sessions WHERE {filter})"
             ),
             None,
-            &[to_pg(user).into(), session.into()],
+            &args(),
         )?;
         c.update(
             &format!("UPDATE auth.sessions SET revoked_at = pg_catalog.now() WHERE revoked_at IS NULL AND {filter}"),
             None,
-            &[to_pg(user).into(), session.into()],
+            &args(),
         )
         .map(|_| ())
     })
     .unwrap_or_else(|e| error::spi_failed("revoking sessions", e));
+}
+
+/// The current identity's user and session, for the sign-out functions (28000 without them).
+fn current_session(what: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let current = identity::current();
+    let (Some(sub), Some(session)) = (current.sub, current.claim_str("session_id")) else {
+        error::not_authorized(format!("{what} needs an identity with a session (call auth.authenticate first)"));
+    };
+    let session = uuid::Uuid::parse_str(&session)
+        .unwrap_or_else(|_| error::not_authorized("the current token's session_id is not one of ours"));
+    (sub, session)
 }
 
 #[pg_schema]
@@ -164,13 +191,16 @@ mod auth {
     /// Revoke the current identity's session: its tokens are refused from now on.
     #[pg_extern(volatile, security_definer)]
     fn sign_out() {
-        let current = identity::current();
-        let (Some(sub), Some(session)) = (current.sub, current.claim_str("session_id")) else {
-            error::not_authorized("sign_out needs an identity with a session (call auth.authenticate first)");
-        };
-        let session = uuid::Uuid::parse_str(&session)
-            .unwrap_or_else(|_| error::not_authorized("the current token's session_id is not one of ours"));
-        revoke_sessions(sub, Some(session));
+        let (sub, session) = current_session("sign_out");
+        revoke_sessions(sub, Sessions::This(session));
+    }
+
+    /// Revoke every other session of the current user ("sign out on my other devices"); the
+    /// current one goes on.
+    #[pg_extern(volatile, security_definer)]
+    fn sign_out_others() {
+        let (sub, session) = current_session("sign_out_others");
+        revoke_sessions(sub, Sessions::AllBut(session));
     }
 
     /// Revoke every session of the current user, refresh tokens included.
@@ -179,7 +209,7 @@ mod auth {
         let Some(sub) = identity::current().sub else {
             error::not_authorized("sign_out_everywhere needs an identity (call auth.authenticate first)");
         };
-        revoke_sessions(sub, None);
+        revoke_sessions(sub, Sessions::All);
     }
 }
 #[cfg(test)]

@@ -56,6 +56,21 @@ reset role;
 reset health_rls.session_idle_timeout;
 set local role api_user;
 
+-- sign_out_others ends every session of the user but the current one (refresh tokens included).
+select auth.start_session('ada@example.com', 'analytical engine') as phone \gset
+select auth.start_session('ada@example.com', 'analytical engine') as laptop \gset
+set local role authenticated;
+select auth.authenticate((:'laptop'::jsonb)->>'access_token') is not null as ada_on_the_laptop;
+select auth.sign_out_others();
+select pg_temp.try(format('select auth.authenticate(%L)', (:'phone'::jsonb)->>'access_token')) as phone_access,
+       pg_temp.try(format('select auth.refresh_session(%L)', (:'phone'::jsonb)->>'refresh_token')) as phone_refresh;
+select pg_temp.try(format('select auth.authenticate(%L)', (:'laptop'::jsonb)->>'access_token')) as laptop_access,
+       pg_temp.try(format('select auth.refresh_session(%L) is not null', (:'laptop'::jsonb)->>'refresh_token')) as laptop_refresh;
+-- A token without a session of ours (here: the fixture's, signed with k1, no session_id).
+select auth.authenticate(:'alice') is not null as alice;
+select pg_temp.try('select auth.sign_out_others()') as without_a_session_of_ours;
+set local role api_user;
+
 -- sign_out_everywhere ends every session of the user, refresh tokens included.
 select auth.start_session('ada@example.com', 'analytical engine') as s2 \gset
 set local role authenticated;
