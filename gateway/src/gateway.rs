@@ -26,11 +26,24 @@ pub struct Gateway {
     pub table_name: String,
     /// Mark cookies Secure (set when the gateway is reached over TLS, e.g. behind a proxy).
     pub secure_cookies: bool,
+    /// The Supabase-compatible APIs (`/auth/v1`), served when a publishable key is set.
+    pub api: Option<crate::supabase::ApiConfig>,
 }
 
 impl Gateway {
     /// `table` is "schema.name" or "name" (schema public), as given to health.create_metric_table.
     pub fn new(relay: Arc<Relay>, dsn: &str, table: &str, secure_cookies: bool) -> Arc<Gateway> {
+        Gateway::with_api(relay, dsn, table, secure_cookies, None)
+    }
+
+    /// `new`, and the Supabase-compatible APIs when `api` is given.
+    pub fn with_api(
+        relay: Arc<Relay>,
+        dsn: &str,
+        table: &str,
+        secure_cookies: bool,
+        api: Option<crate::supabase::ApiConfig>,
+    ) -> Arc<Gateway> {
         let (schema, name) = table.split_once('.').unwrap_or(("public", table));
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         Arc::new(Gateway {
@@ -39,6 +52,7 @@ impl Gateway {
             table: format!("{}.{}", quote(schema), quote(name)),
             table_name: format!("{schema}.{name}"),
             secure_cookies,
+            api,
         })
     }
 }
@@ -103,9 +117,19 @@ async fn not_found() -> Response {
     json_response(StatusCode::NOT_FOUND, &json!({"error": "No such page.", "code": "not_found"})).into_response()
 }
 
-/// The page, its API, the cookie-authenticated stream, and the relay's own `/events` (bearer
-/// token) and `/healthz`, unchanged.
+/// The page, its API, the cookie-authenticated stream, the relay's own `/events` (bearer token)
+/// and `/healthz`, and — with a publishable key — the Supabase-compatible APIs (`supabase.rs`),
+/// which take bearer tokens only and so are outside the page's CSRF guard.
 pub fn router(g: Arc<Gateway>) -> Router {
+    let page = page_router(g.clone());
+    match g.api {
+        Some(_) => crate::supabase::router(g).merge(page),
+        None => page,
+    }
+    .layer(from_fn(security_headers))
+}
+
+fn page_router(g: Arc<Gateway>) -> Router {
     let mut r = Router::<Arc<Gateway>>::new();
     for (path, _, _) in FILES {
         r = r.route(path, file(path));
@@ -126,5 +150,4 @@ pub fn router(g: Arc<Gateway>) -> Router {
         .with_state(g.clone())
         .merge(relay::router(g.relay.clone()))
         .layer(from_fn(csrf_guard))
-        .layer(from_fn(security_headers))
 }
