@@ -200,6 +200,34 @@ async fn a_stream_ends_at_sign_out_and_at_the_tokens_exp() {
     );
     assert!(events.iter().any(|e| e.event == "end" && e.data.contains("session revoked")), "{events:?}");
 
+    // A session whose row is gone (deleted by hand, erased with its account) ends the stream too:
+    // a session counts as live only while it is found.
+    let second: Value = admin
+        .query_one("SELECT auth.start_session('stream@example.com', 'stream password')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let access = second["access_token"].as_str().unwrap().to_string();
+    let (status, s) = sse_open(addr, &access, None).await;
+    assert_eq!(status, 200);
+    let mut s = s.unwrap();
+    sse_read(&mut s, Duration::from_millis(300)).await;
+    admin
+        .batch_execute(
+            "DELETE FROM auth.sessions WHERE revoked_at IS NULL \
+               AND user_id = (SELECT id FROM auth.users WHERE email = 'stream@example.com')",
+        )
+        .await
+        .unwrap();
+    let deleted = Instant::now();
+    let (events, ended) = sse_read(&mut s, Duration::from_secs(3)).await;
+    assert!(
+        ended && deleted.elapsed() < Duration::from_millis(1500),
+        "ended {:?} after the deletion",
+        deleted.elapsed()
+    );
+    assert!(events.iter().any(|e| e.event == "end" && e.data.contains("session revoked")), "{events:?}");
+
     // A token that expires in 2 s: the stream ends then (not at the database's leeway).
     let short = {
         use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
