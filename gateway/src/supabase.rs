@@ -2,9 +2,9 @@
 //! carry, and CORS for browser apps on the origins given with `--cors-origin`. Served only when the
 //! gateway has a publishable key; the dashboard's own cookie and CSRF rules are not touched (these
 //! routes take no cookie: they answer bearer tokens only).
-use crate::auth_v1;
 use crate::db::json_response;
 use crate::gateway::Gateway;
+use crate::{auth_v1, rest_v1};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
@@ -23,9 +23,10 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
 }
 
-/// `/auth/v1` behind the publishable key and CORS.
+/// `/auth/v1` and `/rest/v1` behind the publishable key and CORS.
 pub fn router(g: Arc<Gateway>) -> Router {
     auth_v1::routes()
+        .merge(rest_v1::routes())
         .layer(from_fn_with_state(g.clone(), require_api_key))
         .layer(from_fn_with_state(g.clone(), cors))
         .with_state(g)
