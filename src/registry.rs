@@ -2,8 +2,10 @@
 //! the pattern of pgmq's `meta` table. What made a table ours is written when it happens —
 //! `health.create_metric_table`, `enable_owner_rls`, `enable_realtime` — and read back by oid, so
 //! a comment, a rename or a move to another schema changes nothing about export, sharing or
-//! erasure. Readers join `pg_class`: an entry whose table is gone is never returned.
+//! erasure. Readers (below the writers) join `pg_class`: an entry whose table is gone is never
+//! returned.
 use crate::error;
+use crate::pg::spi::KeptStatement;
 use pgrx::prelude::*;
 
 extension_sql_file!("../sql/registry.sql", name = "registry", requires = ["bootstrap"]);
@@ -80,4 +82,65 @@ pub fn forget_realtime(relid: pg_sys::Oid) {
         &[relid.into()],
     );
     run("the end of realtime", FORGET_EMPTY, &[relid.into()]);
+}
+
+// Kept: every grantee read runs it. Only tables (relkind r, p), never a view registered by hand.
+static METRIC_TABLES: KeptStatement = KeptStatement {
+    sql: "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), r.rolsuper FROM health_rls.managed_tables m \
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.relid::pg_catalog.oid \
+            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+            JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner \
+           WHERE m.metric_table AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.char[]) ORDER BY c.oid",
+    types: &[],
+    writes: false,
+};
+
+/// A table the extension manages, as its SECURITY DEFINER functions see it.
+pub struct Managed {
+    /// Schema-qualified and quoted.
+    pub name: String,
+    /// Owned by a superuser: only a superuser's code is on it, so the extension owner may read and
+    /// write it. Any other table is touched only with the caller's rights (`pg::as_caller`).
+    pub trusted: bool,
+}
+
+/// Every standard metric table (`health_rls.managed_tables`).
+pub fn metric_tables() -> Vec<Managed> {
+    Spi::connect_mut(|c| {
+        METRIC_TABLES.run(c, |c, plan| {
+            Ok(c.select(plan, None, &[])?
+                .filter_map(|r| {
+                    Some(Managed {
+                        name: r.get::<String>(1).ok().flatten()?,
+                        trusted: r.get::<bool>(2).ok().flatten()?,
+                    })
+                })
+                .collect())
+        })
+    })
+    .unwrap_or_else(|e| error::spi_failed("finding metric tables", e))
+}
+
+/// Tables with owner-only RLS (`health_rls.managed_tables`), and their owner column, quoted.
+pub fn owner_tables() -> Vec<(Managed, String)> {
+    Spi::connect(|c| {
+        c.select(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), r.rolsuper, pg_catalog.quote_ident(m.owner_column) \
+               FROM health_rls.managed_tables m \
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.relid::pg_catalog.oid \
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace \
+               JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner \
+              WHERE m.owner_column IS NOT NULL AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.char[]) ORDER BY 1",
+            None,
+            &[],
+        )
+        .unwrap_or_else(|e| error::spi_failed("finding owner tables", e))
+        .filter_map(|r| {
+            Some((
+                Managed { name: r.get::<String>(1).ok().flatten()?, trusted: r.get::<bool>(2).ok().flatten()? },
+                r.get::<String>(3).ok().flatten()?,
+            ))
+        })
+        .collect()
+    })
 }

@@ -262,7 +262,7 @@ mod health {
         let (condition, args) = grant.sql_condition(3);
         // Only superusers' tables: a grantee reads with the extension owner's rights, which must
         // never run another role's code (a table owned by another role is not shared).
-        let tables = if condition.is_empty() { Vec::new() } else { crate::health::export::metric_tables() };
+        let tables = if condition.is_empty() { Vec::new() } else { crate::registry::metric_tables() };
         for table in tables.into_iter().filter(|t| t.trusted).map(|t| t.name) {
             // One statement per table.
             let sql = format!(
