@@ -28,6 +28,8 @@ pub struct Gateway {
     pub secure_cookies: bool,
     /// The Supabase-compatible APIs (`/auth/v1`), served when a publishable key is set.
     pub api: Option<crate::supabase::ApiConfig>,
+    /// `/realtime/v1/websocket` over the relay.
+    pub realtime: Arc<crate::realtime_v1::Realtime>,
 }
 
 impl Gateway {
@@ -47,6 +49,7 @@ impl Gateway {
         let (schema, name) = table.split_once('.').unwrap_or(("public", table));
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         Arc::new(Gateway {
+            realtime: crate::realtime_v1::Realtime::new(relay.clone()),
             relay,
             db: Db::new(dsn, 8),
             table: format!("{}.{}", quote(schema), quote(name)),

@@ -32,7 +32,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 /// What the listener hands each user's subscribers.
 #[derive(Clone, Debug)]
-enum Msg {
+pub(crate) enum Msg {
     /// A notification payload from the database.
     Change(String),
     /// Notifications may have been lost (the relay reconnected): read the feed.
@@ -62,13 +62,14 @@ pub struct Relay {
 }
 
 /// What a verified token gives a subscription.
-struct Grant {
-    channel: String,
-    exp: i64,
-    session: Option<String>,
+pub(crate) struct Grant {
+    pub channel: String,
+    pub exp: i64,
+    pub session: Option<String>,
+    pub uid: String,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
@@ -108,7 +109,9 @@ impl Relay {
     }
 
     /// The query connection, reconnected when the database went away.
-    async fn query_client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, tokio_postgres::Error> {
+    pub(crate) async fn query_client(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, tokio_postgres::Error> {
         let mut guard = self.queries.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
             let (client, conn) = open(&self.dsn).await?;
@@ -158,7 +161,7 @@ impl Relay {
     }
 
     /// What the token grants, or None when the database refuses it.
-    async fn grant(&self, token: &str) -> Option<Grant> {
+    pub(crate) async fn grant(&self, token: &str) -> Option<Grant> {
         let guard = self.query_client().await.ok()?;
         let client = guard.as_ref()?;
         let result = async {
@@ -166,7 +169,7 @@ impl Relay {
             client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
             let row = client
                 .query_one(
-                    "SELECT auth.my_channel(), (auth.jwt()->>'exp')::float8::int8, auth.jwt()->>'session_id'",
+                    "SELECT auth.my_channel(), (auth.jwt()->>'exp')::float8::int8, auth.jwt()->>'session_id', auth.uid()::text",
                     &[],
                 )
                 .await?;
@@ -175,7 +178,12 @@ impl Relay {
         }
         .await;
         match result {
-            Ok(row) => Some(Grant { channel: row.get::<_, Option<String>>(0)?, exp: row.get(1), session: row.get(2) }),
+            Ok(row) => Some(Grant {
+                channel: row.get::<_, Option<String>>(0)?,
+                exp: row.get(1),
+                session: row.get(2),
+                uid: row.get::<_, Option<String>>(3)?,
+            }),
             Err(_) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 None
@@ -185,7 +193,7 @@ impl Relay {
 
     /// Up to 1000 of the token's user's changes after `after`, as the user (RLS and the
     /// function's own checks apply). Err(Some(text)) carries a "resync needed" refusal.
-    async fn changes_since(
+    pub(crate) async fn changes_since(
         &self,
         token: &str,
         after: i64,
@@ -212,7 +220,7 @@ impl Relay {
     }
 
     /// The last seq of the token's user (where a new stream without Last-Event-ID starts).
-    async fn last_seq(&self, token: &str) -> Option<i64> {
+    pub(crate) async fn last_seq(&self, token: &str) -> Option<i64> {
         let guard = self.query_client().await.ok()?;
         let client = guard.as_ref()?;
         let result = async {
@@ -229,7 +237,10 @@ impl Relay {
         result.ok()
     }
 
-    async fn subscribe(self: &Arc<Self>, channel: &str) -> Result<broadcast::Receiver<Msg>, tokio_postgres::Error> {
+    pub(crate) async fn subscribe(
+        self: &Arc<Self>,
+        channel: &str,
+    ) -> Result<broadcast::Receiver<Msg>, tokio_postgres::Error> {
         let (rx, first) = {
             let mut channels = self.channels.lock().unwrap();
             let entry = channels
@@ -247,7 +258,8 @@ impl Relay {
         Ok(rx)
     }
 
-    async fn unsubscribe(self: Arc<Self>, channel: String, session: Option<String>) {
+    /// A stream of `session` ended (the count `hold_session` took).
+    pub(crate) fn release_session(&self, session: Option<String>) {
         if let Some(s) = session {
             let mut sessions = self.sessions.lock().unwrap();
             if let Some(n) = sessions.get_mut(&s) {
@@ -257,6 +269,10 @@ impl Relay {
                 }
             }
         }
+    }
+
+    pub(crate) async fn unsubscribe(self: Arc<Self>, channel: String, session: Option<String>) {
+        self.release_session(session);
         let last = {
             let mut channels = self.channels.lock().unwrap();
             match channels.get_mut(&channel) {
@@ -276,6 +292,16 @@ impl Relay {
                 let _ = l.batch_execute(&format!("UNLISTEN {}", quote_ident(&channel))).await;
             }
         }
+    }
+
+    /// Count a live stream of `session`, so the watcher checks it (released by `unsubscribe`).
+    pub(crate) fn hold_session(&self, session: &str) {
+        *self.sessions.lock().unwrap().entry(session.to_string()).or_default() += 1;
+    }
+
+    /// Sessions of live streams that the database no longer finds live (updated every half second).
+    pub(crate) fn revoked_sessions(&self) -> watch::Receiver<HashSet<String>> {
+        self.revoked.subscribe()
     }
 
     /// Users with at least one subscriber (= channels LISTENed on).

@@ -1,5 +1,6 @@
-//! `/rest/v1`: the PostgREST requests postgrest-js sends for reading a table, inserting into it and
-//! calling a function (docs/supabase-js.md). One transaction per request, as `anon` or — with a
+//! `/rest/v1`: the PostgREST requests postgrest-js sends for reading a table, inserting into it
+//! (upserts too), updating and deleting what filters match, and calling a function
+//! (docs/supabase-js.md). One transaction per request, as `anon` or — with a
 //! user's bearer token — as `authenticated` after `auth.authenticate`: row level security decides
 //! what is seen and written. Table, column and function names come from the catalog (a name that is
 //! not there is PostgREST's 404 or 42703); every value is a bind parameter (`rest_grammar`).
@@ -9,7 +10,7 @@
 use crate::auth_v1::bearer;
 use crate::db::json_response;
 use crate::gateway::Gateway;
-use crate::rest_grammar::{self, Column, GrammarError, Param};
+use crate::rest_grammar::{self, Column, GrammarError, OnConflict, Param, Read};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -19,13 +20,16 @@ use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 use tokio_postgres::Transaction;
 
 /// The schemas a client may name with `Accept-Profile` / `Content-Profile` (the first is the default).
 pub const SCHEMAS: [&str; 2] = ["public", "health"];
 
 pub fn routes() -> Router<Arc<Gateway>> {
-    Router::new().route("/rest/v1/rpc/{function}", post(rpc)).route("/rest/v1/{table}", get(read).post(insert))
+    Router::new()
+        .route("/rest/v1/rpc/{function}", post(rpc))
+        .route("/rest/v1/{table}", get(read).post(insert).patch(update).delete(delete))
 }
 
 /// PostgREST's error body.
@@ -35,6 +39,15 @@ fn pgrst(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn from_grammar(e: GrammarError) -> Response {
     pgrst(StatusCode::BAD_REQUEST, e.code, &e.message)
+}
+
+/// The `Prefer` header's preferences (`return=representation`, `count=exact`, …), comma-separated.
+fn prefers(headers: &HeaderMap, preference: &str) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|p| p.trim() == preference))
 }
 
 /// A database error as PostgREST answers it (its status mapping, the SQLSTATE as `code`).
@@ -82,18 +95,23 @@ fn unavailable() -> Response {
     pgrst(StatusCode::SERVICE_UNAVAILABLE, "PGRST000", "The database cannot be reached right now")
 }
 
-/// Run `sql` with `params` in `tx` and commit: its one text column, or the database's error.
+/// Run `sql` with `params` in `tx` and commit: its first column (text), or the database's error.
 async fn run_and_commit(
     tx: Transaction<'_>,
     sql: &str,
     params: &[Param],
     as_user: bool,
 ) -> Result<Option<String>, Response> {
+    Ok(run_row_and_commit(tx, sql, params, as_user).await?.get(0))
+}
+
+/// Run `sql` with `params` in `tx` and commit: its one row, or the database's error.
+async fn run_row_and_commit(tx: Transaction<'_>, sql: &str, params: &[Param], as_user: bool) -> Result<Row, Response> {
     let bound = bind(params);
     let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
     let row = tx.query_one(sql, &refs).await.map_err(|e| from_db(e, as_user))?;
     tx.commit().await.map_err(|e| from_db(e, as_user))?;
-    Ok(row.get(0))
+    Ok(row)
 }
 
 /// Begin the request's transaction as the bearer's user (verified by the database) or as `anon`.
@@ -152,6 +170,31 @@ fn bind(params: &[Param]) -> Vec<Box<dyn ToSql + Sync + Send>> {
         .collect()
 }
 
+/// `Range: 0-9` (items) as offset and limit, when the query string names neither.
+fn range_header(headers: &HeaderMap, plan: &mut Read) {
+    if plan.limit.is_some() || plan.offset.is_some() {
+        return;
+    }
+    let Some((from, to)) = headers.get("range").and_then(|v| v.to_str().ok()).and_then(|v| v.split_once('-')) else {
+        return;
+    };
+    if let Ok(from) = from.trim().parse::<u64>() {
+        plan.offset = Some(from);
+        if let Ok(to) = to.trim().parse::<u64>() {
+            plan.limit = Some(to.saturating_sub(from) + 1);
+        }
+    }
+}
+
+/// PostgREST's `Content-Range`: `first-last/total` (`*` for an uncounted total or no rows).
+fn content_range(offset: u64, returned: usize, total: Option<i64>) -> String {
+    let total = total.map_or_else(|| "*".to_string(), |t| t.to_string());
+    match returned {
+        0 => format!("*/{total}"),
+        n => format!("{offset}-{}/{total}", offset + n as u64 - 1),
+    }
+}
+
 /// `GET /rest/v1/<table>?select=…&<filters>&order=…&limit=…`
 async fn read(
     State(g): State<Arc<Gateway>>,
@@ -162,14 +205,25 @@ async fn read(
 ) -> Response {
     async {
         let schema = profile(&headers, &method)?;
-        let plan = rest_grammar::parse_read(&pairs).map_err(from_grammar)?;
+        let mut plan = rest_grammar::parse_read(&pairs).map_err(from_grammar)?;
+        plan.count = prefers(&headers, "count=exact");
+        range_header(&headers, &mut plan);
         let token = bearer(&headers, &g);
         let mut c = g.db.conn().await.map_err(|_| unavailable())?;
         let tx = begin(&mut c, token).await?;
         let (name, columns) = relation(&tx, schema, &table).await?;
         let (sql, params) = rest_grammar::read_sql(&name, &columns, &plan).map_err(from_grammar)?;
-        let rows = run_and_commit(tx, &sql, &params, token.is_some()).await?;
-        Ok::<_, Response>(json_text(StatusCode::OK, rows.unwrap_or_else(|| "[]".into())))
+        let row = run_row_and_commit(tx, &sql, &params, token.is_some()).await?;
+        let body: String = row.get::<_, Option<String>>(0).unwrap_or_else(|| "[]".into());
+        let total: Option<i64> = row.get(1);
+        let returned = serde_json::from_str::<Value>(&body).ok().and_then(|v| v.as_array().map(Vec::len)).unwrap_or(0);
+        let offset = plan.offset.unwrap_or(0);
+        // A counted read that returns only part of the rows is 206, as PostgREST answers it.
+        let partial = total.is_some_and(|t| offset + (returned as u64) < u64::try_from(t).unwrap_or(0));
+        let mut resp = json_text(if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK }, body);
+        let range = content_range(offset, returned, total);
+        resp.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&range).expect("digits, - and /"));
+        Ok::<_, Response>(resp)
     }
     .await
     .unwrap_or_else(|r| r)
@@ -177,7 +231,13 @@ async fn read(
 
 /// `POST /rest/v1/<table>` with one object or an array; `Prefer: return=representation` answers
 /// the inserted rows, otherwise 201 without a body.
-async fn insert(State(g): State<Arc<Gateway>>, Path(table): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn insert(
+    State(g): State<Arc<Gateway>>,
+    Path(table): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     async {
         let schema = profile(&headers, &Method::POST)?;
         let rows = match serde_json::from_slice::<Value>(&body) {
@@ -197,18 +257,29 @@ async fn insert(State(g): State<Arc<Gateway>>, Path(table): Path<String>, header
                 keys.push(k.clone());
             }
         }
-        let representation = headers
-            .get_all("prefer")
+        let representation = prefers(&headers, "return=representation");
+        let select = rest_grammar::parse_read(&query).map_err(from_grammar)?.select;
+        let target: Vec<String> = query
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|p| p.trim() == "return=representation"));
+            .find(|(k, _)| k == "on_conflict")
+            .map(|(_, v)| v.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect())
+            .unwrap_or_default();
         let token = bearer(&headers, &g);
         let mut c = g.db.conn().await.map_err(|_| unavailable())?;
         let tx = begin(&mut c, token).await?;
         let (name, columns) = relation(&tx, schema, &table).await?;
-        let sql = rest_grammar::insert_sql(&name, &columns, &keys).map_err(from_grammar)?;
-        let inserted =
-            run_and_commit(tx, &sql, &[Param::Text(Value::Array(rows).to_string())], token.is_some()).await?;
+        let on_conflict = if prefers(&headers, "resolution=merge-duplicates") {
+            // Without on_conflict=, PostgREST merges on the primary key.
+            OnConflict::Merge(if target.is_empty() { primary_key(&tx, &name).await? } else { target })
+        } else if prefers(&headers, "resolution=ignore-duplicates") {
+            OnConflict::Ignore(target)
+        } else {
+            OnConflict::Error
+        };
+        let (sql, mut params) =
+            rest_grammar::insert_sql(&name, &columns, &keys, &on_conflict, &select).map_err(from_grammar)?;
+        params[0] = Param::Text(Value::Array(rows).to_string());
+        let inserted = run_and_commit(tx, &sql, &params, token.is_some()).await?;
         Ok::<_, Response>(if representation {
             json_text(StatusCode::CREATED, inserted.unwrap_or_else(|| "[]".into()))
         } else {
@@ -217,6 +288,81 @@ async fn insert(State(g): State<Arc<Gateway>>, Path(table): Path<String>, header
     }
     .await
     .unwrap_or_else(|r| r)
+}
+
+/// The primary key columns of `table` (quoted `schema.name`, from `relation`), from the catalog.
+async fn primary_key(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>, Response> {
+    let row = tx
+        .query_one(
+            "SELECT coalesce(array_agg(a.attname::text ORDER BY k.i), '{}') \
+               FROM pg_catalog.pg_index x CROSS JOIN pg_catalog.unnest(x.indkey) WITH ORDINALITY AS k(attnum, i) \
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum \
+              WHERE x.indrelid = $1::pg_catalog.text::pg_catalog.regclass AND x.indisprimary",
+            &[&table],
+        )
+        .await
+        .map_err(|e| from_db(e, false))?;
+    Ok(row.get(0))
+}
+
+/// `PATCH /rest/v1/<table>?<filters>` with one JSON object: the matching rows get its values.
+/// `Prefer: return=representation` answers the updated rows (200), otherwise 204.
+async fn update(
+    State(g): State<Arc<Gateway>>,
+    Path(table): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    async {
+        let schema = profile(&headers, &Method::PATCH)?;
+        let Ok(Value::Object(values)) = serde_json::from_slice::<Value>(&body) else {
+            return Err(pgrst(StatusCode::BAD_REQUEST, "PGRST102", "The body must be a JSON object"));
+        };
+        let plan = rest_grammar::parse_read(&pairs).map_err(from_grammar)?;
+        let keys: Vec<String> = values.keys().cloned().collect();
+        let token = bearer(&headers, &g);
+        let mut c = g.db.conn().await.map_err(|_| unavailable())?;
+        let tx = begin(&mut c, token).await?;
+        let (name, columns) = relation(&tx, schema, &table).await?;
+        let (sql, mut params) = rest_grammar::update_sql(&name, &columns, &keys, &plan).map_err(from_grammar)?;
+        params[0] = Param::Text(Value::Object(values).to_string());
+        let rows = run_and_commit(tx, &sql, &params, token.is_some()).await?;
+        Ok::<_, Response>(written(&headers, StatusCode::OK, rows))
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// `DELETE /rest/v1/<table>?<filters>`: `Prefer: return=representation` answers the deleted rows.
+async fn delete(
+    State(g): State<Arc<Gateway>>,
+    Path(table): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    async {
+        let schema = profile(&headers, &Method::DELETE)?;
+        let plan = rest_grammar::parse_read(&pairs).map_err(from_grammar)?;
+        let token = bearer(&headers, &g);
+        let mut c = g.db.conn().await.map_err(|_| unavailable())?;
+        let tx = begin(&mut c, token).await?;
+        let (name, columns) = relation(&tx, schema, &table).await?;
+        let (sql, params) = rest_grammar::delete_sql(&name, &columns, &plan).map_err(from_grammar)?;
+        let rows = run_and_commit(tx, &sql, &params, token.is_some()).await?;
+        Ok::<_, Response>(written(&headers, StatusCode::OK, rows))
+    }
+    .await
+    .unwrap_or_else(|r| r)
+}
+
+/// The answer to a write: the rows (with `return=representation`) or 204 No Content.
+fn written(headers: &HeaderMap, status: StatusCode, rows: Option<String>) -> Response {
+    if prefers(headers, "return=representation") {
+        json_text(status, rows.unwrap_or_else(|| "[]".into()))
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
 }
 
 /// One function of `schema` named `name` from the catalog: its quoted name, whether it returns a

@@ -4,7 +4,7 @@
 //! routes take no cookie: they answer bearer tokens only).
 use crate::db::json_response;
 use crate::gateway::Gateway;
-use crate::{auth_v1, rest_v1};
+use crate::{auth_v1, realtime_v1, rest_v1};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
@@ -23,10 +23,11 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
 }
 
-/// `/auth/v1` and `/rest/v1` behind the publishable key and CORS.
+/// `/auth/v1`, `/rest/v1` and `/realtime/v1/websocket` behind the publishable key and CORS.
 pub fn router(g: Arc<Gateway>) -> Router {
     auth_v1::routes()
         .merge(rest_v1::routes())
+        .route("/realtime/v1/websocket", axum::routing::get(realtime_v1::websocket))
         .layer(from_fn_with_state(g.clone(), require_api_key))
         .layer(from_fn_with_state(g.clone(), cors))
         .with_state(g)

@@ -110,3 +110,60 @@ test('/rest/v1 without the publishable key is 401', async () => {
   const r = await fetch(`${URL}/rest/v1/health_metrics?select=*`);
   assert.equal(r.status, 401);
 });
+
+test("update and delete reach only one's own rows; without a filter they are refused", async () => {
+  const [ada, bob] = await Promise.all([signedIn(), signedIn()]);
+  const mine = await ada.supabase.from('health_metrics')
+    .insert({ kind: 'heart_rate', value: 70, unit: '/min', recorded_at: at(20) }).select('id');
+  const theirs = await bob.supabase.from('health_metrics')
+    .insert({ kind: 'heart_rate', value: 80, unit: '/min', recorded_at: at(20) }).select('id');
+  const up = await ada.supabase.from('health_metrics').update({ value: 71 }).eq('id', mine.data[0].id).select('id, value');
+  assert.equal(up.error, null);
+  assert.deepEqual(up.data, [{ id: mine.data[0].id, value: 71 }]);
+  // Bob's row by its id: RLS hides it, so nothing is updated or deleted.
+  const sneaky = await ada.supabase.from('health_metrics').update({ value: 1 }).eq('id', theirs.data[0].id).select();
+  assert.deepEqual(sneaky.data, []);
+  const gone = await ada.supabase.from('health_metrics').delete().eq('id', theirs.data[0].id).select();
+  assert.deepEqual(gone.data, []);
+  assert.deepEqual((await bob.supabase.from('health_metrics').select('value')).data, [{ value: 80 }]);
+  const all = await ada.supabase.from('health_metrics').delete();
+  assert.equal(all.status, 400);
+  assert.equal(all.error.code, '21000');
+  const del = await ada.supabase.from('health_metrics').delete().eq('id', mine.data[0].id);
+  assert.equal(del.error, null);
+  assert.equal(del.status, 204);
+  assert.deepEqual((await ada.supabase.from('health_metrics').select('*')).data, []);
+});
+
+test('or filters, exact counts and ranges as postgrest-js sends them', async () => {
+  const ada = await signedIn();
+  const rows = [60, 61, 62, 63, 64].map((v, i) => ({ kind: 'heart_rate', value: v, unit: '/min', recorded_at: at(30 + i) }));
+  assert.equal((await ada.supabase.from('health_metrics').insert(rows)).error, null);
+  const either = await ada.supabase.from('health_metrics').select('value').or('value.eq.60,value.gte.64').order('value');
+  assert.equal(either.error, null);
+  assert.deepEqual(either.data.map((r) => r.value), [60, 64]);
+  const page = await ada.supabase.from('health_metrics').select('value', { count: 'exact' }).order('value').range(1, 2);
+  assert.equal(page.error, null);
+  assert.equal(page.count, 5);
+  assert.equal(page.status, 206);
+  assert.deepEqual(page.data.map((r) => r.value), [61, 62]);
+  const head = await ada.supabase.from('health_metrics').select('*', { count: 'exact', head: true }).gt('value', 61);
+  assert.equal(head.count, 3);
+});
+
+test('upsert merges on a unique key; ignoreDuplicates keeps the first', async () => {
+  const ada = await signedIn();
+  const sample = { kind: 'heart_rate', unit: '/min', recorded_at: at(40), source: 'watch' };
+  const first = await ada.supabase.from('health_metrics')
+    .upsert({ ...sample, value: 70 }, { onConflict: 'user_id,kind,recorded_at,source' }).select('value');
+  assert.equal(first.error, null);
+  const again = await ada.supabase.from('health_metrics')
+    .upsert({ ...sample, value: 75 }, { onConflict: 'user_id,kind,recorded_at,source' }).select('value');
+  assert.equal(again.error, null);
+  assert.deepEqual(again.data, [{ value: 75 }]);
+  const ignored = await ada.supabase.from('health_metrics')
+    .upsert({ ...sample, value: 99 }, { onConflict: 'user_id,kind,recorded_at,source', ignoreDuplicates: true }).select('value');
+  assert.equal(ignored.error, null);
+  assert.deepEqual(ignored.data, []);
+  assert.deepEqual((await ada.supabase.from('health_metrics').select('value')).data, [{ value: 75 }]);
+});
