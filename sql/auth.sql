@@ -67,3 +67,13 @@ BEGIN
     END LOOP;
 END $$;
 REVOKE ALL ON FUNCTION auth.create_roles() FROM PUBLIC;
+
+-- Which of the given sessions are live: found, not revoked, and their account exists (the rule
+-- auth.authenticate applies). What a realtime gateway asks every half second for the streams it
+-- holds, so its login role needs no right on auth.sessions. A session id is known only to the
+-- holder of a token that carries it; the answer says nothing else about the session.
+CREATE FUNCTION auth.live_sessions(session_ids uuid[]) RETURNS SETOF uuid
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.id FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+     WHERE s.id = ANY (session_ids) AND s.revoked_at IS NULL
+$$;

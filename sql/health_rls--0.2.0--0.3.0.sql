@@ -215,3 +215,22 @@ SELECT 'managed_realtime_missing', 'WARN', m.relid::text,
                     WHERE g.tgrelid = c.oid AND f.proname = 'realtime_notify' AND f.pronamespace = 'health_rls'::regnamespace)
 ORDER BY 1, 3
 $audit$;
+
+-- What a gateway whose login role can only SET ROLE reads: live sessions, realtime owner columns.
+-- Which of the given sessions are live: found, not revoked, and their account exists (the rule
+-- auth.authenticate applies). What a realtime gateway asks every half second for the streams it
+-- holds, so its login role needs no right on auth.sessions. A session id is known only to the
+-- holder of a token that carries it; the answer says nothing else about the session.
+CREATE FUNCTION auth.live_sessions(session_ids uuid[]) RETURNS SETOF uuid
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.id FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+     WHERE s.id = ANY (session_ids) AND s.revoked_at IS NULL
+$$;
+
+-- The column whose user realtime announces a table's changes to (NULL: not registered, or
+-- realtime off). A gateway reads it to give deletes their owner; what is announced where is no
+-- secret (the table's realtime triggers show it to anyone who can read the catalog).
+CREATE FUNCTION health_rls.realtime_column(tbl regclass) RETURNS name
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT m.realtime_column FROM health_rls.managed_tables m WHERE m.relid = tbl
+$$;

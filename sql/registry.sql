@@ -42,3 +42,11 @@ END $$;
 REVOKE ALL ON FUNCTION health_rls._forget_dropped_tables() FROM PUBLIC;
 CREATE EVENT TRIGGER health_rls_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION health_rls._forget_dropped_tables();
+
+-- The column whose user realtime announces a table's changes to (NULL: not registered, or
+-- realtime off). A gateway reads it to give deletes their owner; what is announced where is no
+-- secret (the table's realtime triggers show it to anyone who can read the catalog).
+CREATE FUNCTION health_rls.realtime_column(tbl regclass) RETURNS name
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT m.realtime_column FROM health_rls.managed_tables m WHERE m.relid = tbl
+$$;

@@ -30,6 +30,8 @@ pub struct Gateway {
     pub api: Option<crate::supabase::ApiConfig>,
     /// `/realtime/v1/websocket` over the relay.
     pub realtime: Arc<crate::realtime_v1::Realtime>,
+    /// `/rest/v1`'s look-ups of tables in the catalog, kept for a second.
+    pub relations: crate::rest_v1::RelationCache,
 }
 
 impl Gateway {
@@ -50,6 +52,7 @@ impl Gateway {
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         Arc::new(Gateway {
             realtime: crate::realtime_v1::Realtime::new(relay.clone()),
+            relations: crate::rest_v1::RelationCache::default(),
             relay,
             db: Db::new(dsn, 8),
             table: format!("{}.{}", quote(schema), quote(name)),

@@ -1,7 +1,8 @@
 //! health-rls-gateway: the app gateway in front of a PostgreSQL with health_rls (docs/dashboard.md).
 //!
-//! - `relay`: one database connection LISTENs for every subscribed user; each subscriber gets its
-//!   own user's events as Server-Sent Events (`/events`), with catch-up from the change feed.
+//! - `relay`: one database connection LISTENs for every subscribed user (or `replication` reads
+//!   the change feed by logical replication); each subscriber gets its own user's events as
+//!   Server-Sent Events (`/events`), with catch-up from the change feed.
 //! - `gateway`: the HTTP router: `/events`, the dashboard page and its `/api`.
 //! - `api`, `session`: the dashboard's API and its cookie sessions; `db`: pooled request
 //!   connections that run every request as `anon` or `authenticated`.
@@ -15,6 +16,7 @@ pub mod gateway;
 pub mod phoenix;
 pub mod realtime_v1;
 pub mod relay;
+pub mod replication;
 pub mod rest_grammar;
 pub mod rest_v1;
 pub mod session;

@@ -68,7 +68,7 @@ impl Realtime {
                            FROM pg_index x CROSS JOIN unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
                            JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
                           WHERE x.indrelid = c.oid AND x.indisprimary),
-                        (SELECT m.realtime_column::text FROM health_rls.managed_tables m WHERE m.relid = c.oid)
+                        health_rls.realtime_column(c.oid::regclass)::text
                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname = $1 AND c.relname = $2",
                 &[&schema, &table],
@@ -239,7 +239,8 @@ async fn join(
         return vec![phoenix::reply_error(&frame, "Invalid token: it is expired, revoked or not ours")];
     };
     // LISTEN first, then read where the feed is: nothing committed in between is lost.
-    let Ok(rx) = rt.relay.subscribe(&grant.channel).await else {
+    let key = rt.relay.key_of(&grant);
+    let Ok(rx) = rt.relay.subscribe(&key).await else {
         return vec![phoenix::reply_error(&frame, "realtime is unavailable: the database cannot be reached")];
     };
     if let Some(s) = &grant.session {
@@ -249,6 +250,7 @@ async fn join(
     let (ctl_tx, ctl_rx) = mpsc::channel(4);
     let follower = Follower {
         rt: rt.clone(),
+        key,
         token: token.to_string(),
         grant,
         rx,
@@ -270,6 +272,8 @@ async fn join(
 /// A joined channel: follows its user's change feed and sends what its bindings hear.
 struct Follower {
     rt: Arc<Realtime>,
+    /// What the relay files this channel's user under.
+    key: String,
     token: String,
     grant: Grant,
     rx: broadcast::Receiver<Msg>,
@@ -316,8 +320,8 @@ impl Follower {
                 self.out.send(phoenix::system(self.join_ref.as_deref(), &self.topic, "system", "error", &reason)).await;
             let _ = self.out.send(phoenix::close(self.join_ref.as_deref(), &self.topic)).await;
         }
-        let channel = std::mem::take(&mut self.grant.channel);
-        self.rt.relay.clone().unsubscribe(channel, self.grant.session.take()).await;
+        let key = std::mem::take(&mut self.key);
+        self.rt.relay.clone().unsubscribe(key, self.grant.session.take()).await;
     }
 
     /// The client's refreshed token: it must authenticate the same user.

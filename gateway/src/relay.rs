@@ -47,6 +47,8 @@ struct Channel {
 
 pub struct Relay {
     dsn: String,
+    /// Where new changes are heard of: NOTIFY (None) or logical replication of the change feed.
+    replication: Option<crate::replication::ReplicationSource>,
     /// Verifies tokens and reads the change feed (one transaction at a time).
     queries: tokio::sync::Mutex<Option<Client>>,
     /// The single LISTEN connection (None while reconnecting).
@@ -83,14 +85,34 @@ async fn open(
 }
 
 impl Relay {
+    /// A relay whose subscribers may fall 128 events behind: the ring is per user with a
+    /// subscriber (~7 KB), and a subscriber further behind catches up from the change feed.
     pub async fn connect(dsn: &str) -> Result<Arc<Relay>, tokio_postgres::Error> {
-        Self::with_buffer(dsn, 4096).await
+        Self::with_buffer(dsn, 128).await
     }
 
     /// A relay whose subscribers may fall `buffer` events behind before they must resync.
     pub async fn with_buffer(dsn: &str, buffer: usize) -> Result<Arc<Relay>, tokio_postgres::Error> {
+        Self::with_source(dsn, buffer, None).await
+    }
+
+    /// A relay that hears of new changes by logical replication of the change feed (`source`)
+    /// instead of NOTIFY; subscribers are served exactly as with NOTIFY.
+    pub async fn replicating(
+        dsn: &str,
+        source: crate::replication::ReplicationSource,
+    ) -> Result<Arc<Relay>, tokio_postgres::Error> {
+        Self::with_source(dsn, 128, Some(source)).await
+    }
+
+    async fn with_source(
+        dsn: &str,
+        buffer: usize,
+        replication: Option<crate::replication::ReplicationSource>,
+    ) -> Result<Arc<Relay>, tokio_postgres::Error> {
         let relay = Arc::new(Relay {
             dsn: dsn.to_string(),
+            replication: replication.clone(),
             queries: tokio::sync::Mutex::new(None),
             listener: tokio::sync::Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
@@ -101,8 +123,15 @@ impl Relay {
             reconnects: AtomicU64::new(0),
         });
         drop(relay.query_client().await?);
-        let ended = relay.connect_listener().await?;
-        tokio::spawn(supervise_listener(Arc::downgrade(&relay), ended));
+        match replication {
+            None => {
+                let ended = relay.connect_listener().await?;
+                tokio::spawn(supervise_listener(Arc::downgrade(&relay), ended));
+            }
+            Some(source) => {
+                tokio::spawn(crate::replication::run(Arc::downgrade(&relay), source));
+            }
+        }
         let weak = Arc::downgrade(&relay);
         tokio::spawn(async move { watch_sessions(weak).await });
         Ok(relay)
@@ -169,7 +198,12 @@ impl Relay {
             client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
             let row = client
                 .query_one(
-                    "SELECT auth.my_channel(), (auth.jwt()->>'exp')::float8::int8, auth.jwt()->>'session_id', auth.uid()::text",
+                    // The session is watched only when it is one of ours, live now (an external
+                    // issuer's token may carry a session_id of its own: nothing to watch).
+                    "SELECT auth.my_channel(), (auth.jwt()->>'exp')::float8::int8, \
+                            (SELECT l::text FROM auth.live_sessions(ARRAY[s.id]) l), auth.uid()::text \
+                       FROM (SELECT CASE WHEN auth.jwt()->>'session_id' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' \
+                                         THEN (auth.jwt()->>'session_id')::uuid END AS id) s",
                     &[],
                 )
                 .await?;
@@ -237,6 +271,34 @@ impl Relay {
         result.ok()
     }
 
+    /// What a grant's subscriptions are filed under: its NOTIFY channel, or (replicating) its user.
+    pub(crate) fn key_of(&self, grant: &Grant) -> String {
+        if self.replication.is_some() {
+            grant.uid.clone()
+        } else {
+            grant.channel.clone()
+        }
+    }
+
+    /// A change of the user (replicating): to that user's subscribers, if any.
+    pub(crate) fn dispatch(&self, user: &str, payload: String) {
+        let sender = self.channels.lock().unwrap().get(user).map(|c| c.events.clone());
+        if let Some(sender) = sender {
+            if sender.send(Msg::Change(payload)).is_ok() {
+                self.forwarded.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Every subscriber reads its feed (changes may have gone unheard).
+    pub(crate) fn catch_up_all(&self) {
+        let senders: Vec<broadcast::Sender<Msg>> =
+            self.channels.lock().unwrap().values().map(|c| c.events.clone()).collect();
+        for s in senders {
+            let _ = s.send(Msg::CatchUp);
+        }
+    }
+
     pub(crate) async fn subscribe(
         self: &Arc<Self>,
         channel: &str,
@@ -249,7 +311,7 @@ impl Relay {
             entry.subscribers += 1;
             (entry.events.subscribe(), entry.subscribers == 1)
         };
-        if first {
+        if first && self.replication.is_none() {
             if let Some(l) = self.listener.lock().await.as_ref() {
                 l.batch_execute(&format!("LISTEN {}", quote_ident(channel))).await?;
             }
@@ -287,7 +349,7 @@ impl Relay {
                 None => false,
             }
         };
-        if last {
+        if last && self.replication.is_none() {
             if let Some(l) = self.listener.lock().await.as_ref() {
                 let _ = l.batch_execute(&format!("UNLISTEN {}", quote_ident(&channel))).await;
             }
@@ -341,13 +403,10 @@ async fn watch_sessions(relay: std::sync::Weak<Relay>) {
         }
         let revoked = async {
             let guard = relay.query_client().await.ok()?;
+            // auth.live_sessions: the gateway's login role needs no right on auth.sessions.
             let rows = guard
                 .as_ref()?
-                .query(
-                    "SELECT s.id::text FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id \
-                      WHERE s.id::text = ANY($1) AND s.revoked_at IS NULL",
-                    &[&ids],
-                )
+                .query("SELECT l::text FROM auth.live_sessions($1::text[]::uuid[]) l", &[&ids])
                 .await
                 .ok()?;
             let live: HashSet<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
@@ -517,7 +576,8 @@ pub async fn stream(relay: &Arc<Relay>, token: &str, last_event_id: Option<i64>)
         return (StatusCode::UNAUTHORIZED, "invalid or expired token\n").into_response();
     };
     // LISTEN first, then decide where the stream starts: nothing committed in between is lost.
-    let rx = match relay.subscribe(&grant.channel).await {
+    let key = relay.key_of(&grant);
+    let rx = match relay.subscribe(&key).await {
         Ok(rx) => rx,
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "cannot listen\n").into_response(),
     };
@@ -526,7 +586,7 @@ pub async fn stream(relay: &Arc<Relay>, token: &str, last_event_id: Option<i64>)
     }
     let mut sub = Subscription {
         relay: relay.clone(),
-        channel: grant.channel,
+        channel: key,
         token: token.to_string(),
         exp: grant.exp,
         session: grant.session,

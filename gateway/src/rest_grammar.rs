@@ -269,7 +269,8 @@ fn in_list(operand: &str) -> Result<Vec<String>, GrammarError> {
 }
 
 /// The SQL of a read of `table` (schema-qualified and quoted, from the catalog) returning the rows
-/// as one JSON array (text), and its parameters. Every identifier is one of `columns`; every value
+/// as one JSON array (text), the count of every matching row when `read.count` (else NULL) and the
+/// number of rows returned, and its parameters. Every identifier is one of `columns`; every value
 /// is a parameter.
 pub fn read_sql(table: &str, columns: &[Column], read: &Read) -> Result<(String, Vec<Param>), GrammarError> {
     let mut params = Vec::new();
@@ -302,7 +303,12 @@ pub fn read_sql(table: &str, columns: &[Column], read: &Read) -> Result<(String,
     } else {
         ", NULL::int8".to_string()
     };
-    Ok((format!("SELECT coalesce(pg_catalog.json_agg({row_json}), '[]')::text{count} FROM ({sql}) r"), params))
+    Ok((
+        format!(
+            "SELECT coalesce(pg_catalog.json_agg({row_json}), '[]')::text{count}, pg_catalog.count(*) FROM ({sql}) r"
+        ),
+        params,
+    ))
 }
 
 /// The select list's columns and the JSON of one row `r` with the response's keys (aliases are
@@ -536,7 +542,7 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_object($1::pg_catalog.text, r.\"id\", $2::pg_catalog.text, r.\"kind\", \
-             $3::pg_catalog.text, r.\"value\")), '[]')::text, NULL::int8 FROM (SELECT \"id\", \"kind\", \"value\" \
+             $3::pg_catalog.text, r.\"value\")), '[]')::text, NULL::int8, pg_catalog.count(*) FROM (SELECT \"id\", \"kind\", \"value\" \
              FROM \"public\".\"health_metrics\" WHERE \"kind\" = $4::pg_catalog.text::text AND \"value\" >= $5::pg_catalog.text::double precision \
              ORDER BY \"recorded_at\" DESC NULLS LAST LIMIT 50) r"
         );
@@ -662,7 +668,7 @@ mod writes_and_logic {
         let count = parse_read(&pairs(&[("kind", "eq.steps")])).map(|r| Read { count: true, ..r }).unwrap();
         let (sql, _) = read_sql("t", &cols(), &count).unwrap();
         assert!(
-            sql.contains(", (SELECT pg_catalog.count(*) FROM t WHERE \"kind\" = $1::pg_catalog.text::text) FROM"),
+            sql.contains(", (SELECT pg_catalog.count(*) FROM t WHERE \"kind\" = $1::pg_catalog.text::text), pg_catalog.count(*) FROM"),
             "{sql}"
         );
     }

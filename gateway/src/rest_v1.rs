@@ -18,8 +18,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use tokio_postgres::Transaction;
 
@@ -105,11 +109,26 @@ async fn run_and_commit(
     Ok(run_row_and_commit(tx, sql, params, as_user).await?.get(0))
 }
 
-/// Run `sql` with `params` in `tx` and commit: its one row, or the database's error.
+/// Run `sql` with `params` in `tx` and commit: its one row, or the database's error. The statement
+/// is sent with its parameter types (text, text[]): parse, bind and execute in one round trip.
 async fn run_row_and_commit(tx: Transaction<'_>, sql: &str, params: &[Param], as_user: bool) -> Result<Row, Response> {
     let bound = bind(params);
-    let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-    let row = tx.query_one(sql, &refs).await.map_err(|e| from_db(e, as_user))?;
+    let typed: Vec<(&(dyn ToSql + Sync), Type)> = bound
+        .iter()
+        .zip(params)
+        .map(|(b, p)| {
+            let ty = match p {
+                Param::Text(_) => Type::TEXT,
+                Param::TextArray(_) => Type::TEXT_ARRAY,
+            };
+            (b.as_ref() as &(dyn ToSql + Sync), ty)
+        })
+        .collect();
+    let row = tx.query_typed(sql, &typed).await.map_err(|e| from_db(e, as_user))?;
+    let row = row
+        .into_iter()
+        .next()
+        .ok_or_else(|| pgrst(StatusCode::INTERNAL_SERVER_ERROR, "PGRST000", "Something went wrong on the server"))?;
     tx.commit().await.map_err(|e| from_db(e, as_user))?;
     Ok(row)
 }
@@ -118,17 +137,55 @@ async fn run_row_and_commit(tx: Transaction<'_>, sql: &str, params: &[Param], as
 async fn begin<'a>(client: &'a mut tokio_postgres::Client, token: Option<&str>) -> Result<Transaction<'a>, Response> {
     let tx = client.transaction().await.map_err(|e| from_db(e, false))?;
     match token {
+        // The identity and the role in one statement (as PostgREST does): one round trip.
         Some(t) => {
-            tx.batch_execute("SET LOCAL ROLE authenticated").await.map_err(|e| from_db(e, true))?;
-            tx.query_one("SELECT auth.authenticate($1)", &[&t]).await.map_err(|e| from_db(e, true))?;
+            tx.query_typed(
+                "SELECT auth.authenticate($1) IS NOT NULL, pg_catalog.set_config('role', 'authenticated', true)",
+                &[(&t, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| from_db(e, true))?;
         }
         None => tx.batch_execute("SET LOCAL ROLE anon").await.map_err(|e| from_db(e, false))?,
     }
     Ok(tx)
 }
 
-/// The table or view `schema.name` from the catalog: its quoted name and columns (404 when absent).
-async fn relation(tx: &Transaction<'_>, schema: &str, name: &str) -> Result<(String, Vec<Column>), Response> {
+/// What the catalog said of the tables requests named, for a second: a schema cache that sees a
+/// DDL change within a second without a reload command (PostgREST's needs `NOTIFY pgrst`).
+#[derive(Default)]
+pub struct RelationCache {
+    entries: Mutex<HashMap<(String, String), (Instant, Relation)>>,
+}
+
+/// A table's quoted `schema.name` and its columns.
+type Relation = Arc<(String, Vec<Column>)>;
+
+const RELATION_TTL: Duration = Duration::from_secs(1);
+
+/// The table or view `schema.name`: its quoted name and columns (404 when absent), from the cache
+/// when it was looked up in the last second.
+async fn relation(g: &Gateway, tx: &Transaction<'_>, schema: &str, name: &str) -> Result<Relation, Response> {
+    let key = (schema.to_string(), name.to_string());
+    if let Some((at, found)) = g.relations.entries.lock().unwrap().get(&key) {
+        if at.elapsed() < RELATION_TTL {
+            return Ok(found.clone());
+        }
+    }
+    let found = Arc::new(relation_from_catalog(tx, schema, name).await?);
+    let mut entries = g.relations.entries.lock().unwrap();
+    if entries.len() > 10_000 {
+        entries.clear(); // names are client text: bound what they can make us keep
+    }
+    entries.insert(key, (Instant::now(), found.clone()));
+    Ok(found)
+}
+
+async fn relation_from_catalog(
+    tx: &Transaction<'_>,
+    schema: &str,
+    name: &str,
+) -> Result<(String, Vec<Column>), Response> {
     let rows = tx
         .query(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) \
@@ -211,12 +268,13 @@ async fn read(
         let token = bearer(&headers, &g);
         let mut c = g.db.conn().await.map_err(|_| unavailable())?;
         let tx = begin(&mut c, token).await?;
-        let (name, columns) = relation(&tx, schema, &table).await?;
-        let (sql, params) = rest_grammar::read_sql(&name, &columns, &plan).map_err(from_grammar)?;
+        let found = relation(&g, &tx, schema, &table).await?;
+        let (name, columns) = (found.0.as_str(), found.1.as_slice());
+        let (sql, params) = rest_grammar::read_sql(name, columns, &plan).map_err(from_grammar)?;
         let row = run_row_and_commit(tx, &sql, &params, token.is_some()).await?;
         let body: String = row.get::<_, Option<String>>(0).unwrap_or_else(|| "[]".into());
         let total: Option<i64> = row.get(1);
-        let returned = serde_json::from_str::<Value>(&body).ok().and_then(|v| v.as_array().map(Vec::len)).unwrap_or(0);
+        let returned = usize::try_from(row.get::<_, i64>(2)).unwrap_or(0);
         let offset = plan.offset.unwrap_or(0);
         // A counted read that returns only part of the rows is 206, as PostgREST answers it.
         let partial = total.is_some_and(|t| offset + (returned as u64) < u64::try_from(t).unwrap_or(0));
@@ -267,17 +325,18 @@ async fn insert(
         let token = bearer(&headers, &g);
         let mut c = g.db.conn().await.map_err(|_| unavailable())?;
         let tx = begin(&mut c, token).await?;
-        let (name, columns) = relation(&tx, schema, &table).await?;
+        let found = relation(&g, &tx, schema, &table).await?;
+        let (name, columns) = (found.0.as_str(), found.1.as_slice());
         let on_conflict = if prefers(&headers, "resolution=merge-duplicates") {
             // Without on_conflict=, PostgREST merges on the primary key.
-            OnConflict::Merge(if target.is_empty() { primary_key(&tx, &name).await? } else { target })
+            OnConflict::Merge(if target.is_empty() { primary_key(&tx, name).await? } else { target })
         } else if prefers(&headers, "resolution=ignore-duplicates") {
             OnConflict::Ignore(target)
         } else {
             OnConflict::Error
         };
         let (sql, mut params) =
-            rest_grammar::insert_sql(&name, &columns, &keys, &on_conflict, &select).map_err(from_grammar)?;
+            rest_grammar::insert_sql(name, columns, &keys, &on_conflict, &select).map_err(from_grammar)?;
         params[0] = Param::Text(Value::Array(rows).to_string());
         let inserted = run_and_commit(tx, &sql, &params, token.is_some()).await?;
         Ok::<_, Response>(if representation {
@@ -324,8 +383,9 @@ async fn update(
         let token = bearer(&headers, &g);
         let mut c = g.db.conn().await.map_err(|_| unavailable())?;
         let tx = begin(&mut c, token).await?;
-        let (name, columns) = relation(&tx, schema, &table).await?;
-        let (sql, mut params) = rest_grammar::update_sql(&name, &columns, &keys, &plan).map_err(from_grammar)?;
+        let found = relation(&g, &tx, schema, &table).await?;
+        let (name, columns) = (found.0.as_str(), found.1.as_slice());
+        let (sql, mut params) = rest_grammar::update_sql(name, columns, &keys, &plan).map_err(from_grammar)?;
         params[0] = Param::Text(Value::Object(values).to_string());
         let rows = run_and_commit(tx, &sql, &params, token.is_some()).await?;
         Ok::<_, Response>(written(&headers, StatusCode::OK, rows))
@@ -347,8 +407,9 @@ async fn delete(
         let token = bearer(&headers, &g);
         let mut c = g.db.conn().await.map_err(|_| unavailable())?;
         let tx = begin(&mut c, token).await?;
-        let (name, columns) = relation(&tx, schema, &table).await?;
-        let (sql, params) = rest_grammar::delete_sql(&name, &columns, &plan).map_err(from_grammar)?;
+        let found = relation(&g, &tx, schema, &table).await?;
+        let (name, columns) = (found.0.as_str(), found.1.as_slice());
+        let (sql, params) = rest_grammar::delete_sql(name, columns, &plan).map_err(from_grammar)?;
         let rows = run_and_commit(tx, &sql, &params, token.is_some()).await?;
         Ok::<_, Response>(written(&headers, StatusCode::OK, rows))
     }

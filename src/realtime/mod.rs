@@ -12,6 +12,7 @@ mod changelog;
 mod channel;
 mod feed;
 mod payload;
+mod settings;
 mod setup;
 mod transition;
 mod trigger;
@@ -26,6 +27,7 @@ pub fn set_fanout(fanout: Fanout) {
 
 pub fn init() {
     feed::init();
+    settings::init();
 }
 
 use pgrx::prelude::*;

@@ -61,10 +61,15 @@ fn realtime_notify<'a>(
     let table = qualified_name(relid).as_sql().to_string();
     // SAFETY: `td` is the TriggerData of this firing statement-level trigger (see above).
     let (rows, id_key) = unsafe { transition::statement_rows(td, &table) };
+    // health_rls.notify = off: the change feed only (a gateway reads it by logical replication).
+    let notifying = super::settings::NOTIFY.get();
     for (owner, items) in &rows.groups {
         let owner = uuid::Uuid::from_bytes(*owner);
         // Logged first (same transaction), so the notification can name the seqs it carries.
         let first_seq = changelog::log(&owner, &table, op, items);
+        if !notifying {
+            continue;
+        }
         send(&owner, &table, op, &id_key, items, Some(first_seq));
         // Users the owner shares these rows with hear them too (keys only, on their channel).
         if let Some(fanout) = FANOUT.get() {

@@ -81,6 +81,8 @@ test("a subscription filtered on another person's id hears nothing of theirs", a
     .insert({ kind: 'heart_rate', value: 71, unit: '/min', recorded_at: at(3) }).select('id');
   assert.equal(ins.error, null);
   await ada.supabase.from('health_metrics').update({ value: 72 }).eq('id', ins.data[0].id);
+  // A record is read when its event is sent: let the update's be sent before the row goes.
+  await until("ada's insert and update", () => own.heard.length >= 2);
   await ada.supabase.from('health_metrics').delete().eq('id', ins.data[0].id);
   await until("ada's three changes", () => own.heard.length >= 3);
   assert.deepEqual(own.heard.map((e) => e.eventType), ['INSERT', 'UPDATE', 'DELETE']);
