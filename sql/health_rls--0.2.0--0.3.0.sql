@@ -234,3 +234,42 @@ CREATE FUNCTION health_rls.realtime_column(tbl regclass) RETURNS name
 LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT m.realtime_column FROM health_rls.managed_tables m WHERE m.relid = tbl
 $$;
+
+-- Trends: the caller's samples of one kind in local-time buckets (src/health/summary.rs), and a
+-- grantee's summary of an owner's shared samples, logged like shared_samples.
+CREATE FUNCTION health."summary"(
+	"kind" TEXT,
+	"bucket" TEXT DEFAULT 'day',
+	"from" timestamp with time zone DEFAULT NULL,
+	"until" timestamp with time zone DEFAULT NULL,
+	"tz" TEXT DEFAULT 'UTC'
+) RETURNS TABLE (
+	"bucket_start" timestamp with time zone,
+	"n" bigint,
+	"min" double precision,
+	"avg" double precision,
+	"max" double precision,
+	"sum" double precision
+)
+STABLE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'summary_wrapper';
+
+CREATE FUNCTION health."shared_summary"(
+	"owner" uuid,
+	"kind" TEXT,
+	"bucket" TEXT DEFAULT 'day',
+	"from" timestamp with time zone DEFAULT NULL,
+	"until" timestamp with time zone DEFAULT NULL,
+	"tz" TEXT DEFAULT 'UTC'
+) RETURNS TABLE (
+	"bucket_start" timestamp with time zone,
+	"n" bigint,
+	"min" double precision,
+	"avg" double precision,
+	"max" double precision,
+	"sum" double precision
+)
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'shared_summary_wrapper';

@@ -10,6 +10,7 @@ mod rules;
 mod sample;
 mod share_window;
 mod sharing;
+mod summary;
 mod table;
 mod timestamp;
 mod trigger;

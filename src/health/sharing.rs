@@ -301,6 +301,63 @@ mod health {
         TableIterator::new(rows)
     }
 
+    /// The owner's samples of `kind` the caller may see under its active shares, in buckets of
+    /// local time (as `health.summary`), and a record of the read in health.access_log (when a
+    /// bucket is returned; its row_count is the number of samples summarised). 42501 without
+    /// an active share.
+    #[allow(clippy::type_complexity)]
+    #[pg_extern(volatile, security_definer)]
+    fn shared_summary(
+        owner: Option<pgrx::Uuid>,
+        kind: Option<String>,
+        bucket: default!(Option<String>, "'day'"),
+        from: default!(Option<TimestampWithTimeZone>, "NULL"),
+        until: default!(Option<TimestampWithTimeZone>, "NULL"),
+        tz: default!(Option<String>, "'UTC'"),
+    ) -> TableIterator<
+        'static,
+        (
+            name!(bucket_start, TimestampWithTimeZone),
+            name!(n, i64),
+            name!(min, f64),
+            name!(avg, f64),
+            name!(max, f64),
+            name!(sum, f64),
+        ),
+    > {
+        use crate::health::summary;
+        let me = caller("health.shared_summary");
+        let owner =
+            owner.map(from_pg).unwrap_or_else(|| error::bad_argument("health.shared_summary: owner must not be NULL"));
+        let request = summary::request("health.shared_summary", to_pg(owner), kind, bucket, from, until, tz);
+        let shares = active_shares(owner, me);
+        if shares.is_empty() {
+            error::raise(
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "health.shared_summary: no active share from this owner to you",
+            );
+        }
+        // The shares' kinds and windows, exactly as shared_samples applies them.
+        let grant = Grant::new(&shares, Some(&request.kind), from, until);
+        let (condition, args) = grant.sql_condition(7);
+        let mut buckets = summary::Buckets::default();
+        let tables = if condition.is_empty() { Vec::new() } else { crate::registry::metric_tables() };
+        for table in tables.into_iter().filter(|t| t.trusted) {
+            let args = args.iter().cloned().map(|a| a.into_datum_with_oid()).collect();
+            summary::aggregate(&table.name, &request, &condition, args, &mut buckets);
+        }
+        let samples = buckets.samples();
+        if samples > 0 {
+            let ids: Vec<String> = shares.iter().map(|s| s.id.to_string()).collect();
+            let entry = serde_json::json!({
+                "owner": owner.to_string(), "grantee": me.to_string(), "shares": ids, "kinds": [request.kind],
+                "rows": samples.min(i64::from(i32::MAX)),
+            });
+            crate::pg::own_transaction::commit_now("health.shared_summary: the access log entry", LOG_READ, entry);
+        }
+        TableIterator::new(summary::rows(buckets))
+    }
+
     /// Who read the caller's shared samples, when, what and how many.
     #[allow(clippy::type_complexity)]
     #[pg_extern(stable, security_definer)]
