@@ -72,7 +72,19 @@ pub fn fanout(owner: &uuid::Uuid, items: &[String]) -> Vec<(uuid::Uuid, Vec<Stri
 
 extension_sql_file!("../../sql/sharing.sql", name = "sharing", requires = ["health_catalog"]);
 
-fn caller(what: &str) -> uuid::Uuid {
+/// Commits the access log entry of one grantee read (`LOG_READ`) before anything is returned:
+/// the shares it was read under, the kinds read and how many rows (or samples) it returned.
+fn log_read(what: &str, owner: uuid::Uuid, grantee: uuid::Uuid, shares: &[Share], kinds: Vec<String>, rows: i64) {
+    let ids: Vec<String> = shares.iter().map(|s| s.id.to_string()).collect();
+    let entry = serde_json::json!({
+        "owner": owner.to_string(), "grantee": grantee.to_string(), "shares": ids, "kinds": kinds,
+        "rows": rows.min(i64::from(i32::MAX)),
+    });
+    crate::pg::own_transaction::commit_now(&format!("{what}: the access log entry"), LOG_READ, entry);
+}
+
+/// The authenticated caller, or 28000 naming the function `what`.
+pub(super) fn caller(what: &str) -> uuid::Uuid {
     identity::current_sub().unwrap_or_else(|| {
         error::not_authorized(format!("{what}: no authenticated user (call auth.authenticate first)"))
     })
@@ -292,11 +304,7 @@ mod health {
             let mut kinds: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
             kinds.sort();
             kinds.dedup();
-            let ids: Vec<String> = shares.iter().map(|s| s.id.to_string()).collect();
-            let entry = serde_json::json!({
-                "owner": owner.to_string(), "grantee": me.to_string(), "shares": ids, "kinds": kinds, "rows": rows.len(),
-            });
-            crate::pg::own_transaction::commit_now("health.shared_samples: the access log entry", LOG_READ, entry);
+            log_read("health.shared_samples", owner, me, &shares, kinds, rows.len() as i64);
         }
         TableIterator::new(rows)
     }
@@ -337,8 +345,9 @@ mod health {
                 "health.shared_summary: no active share from this owner to you",
             );
         }
-        // The shares' kinds and windows, exactly as shared_samples applies them.
-        let grant = Grant::new(&shares, Some(&request.kind), from, until);
+        // The shares' kinds and windows, exactly as shared_samples applies them (the caller's
+        // from/until are already in summary's own statement).
+        let grant = Grant::new(&shares, Some(&request.kind), None, None);
         let (condition, args) = grant.sql_condition(7);
         let mut buckets = summary::Buckets::default();
         let tables = if condition.is_empty() { Vec::new() } else { crate::registry::metric_tables() };
@@ -348,12 +357,7 @@ mod health {
         }
         let samples = buckets.samples();
         if samples > 0 {
-            let ids: Vec<String> = shares.iter().map(|s| s.id.to_string()).collect();
-            let entry = serde_json::json!({
-                "owner": owner.to_string(), "grantee": me.to_string(), "shares": ids, "kinds": [request.kind],
-                "rows": samples.min(i64::from(i32::MAX)),
-            });
-            crate::pg::own_transaction::commit_now("health.shared_summary: the access log entry", LOG_READ, entry);
+            log_read("health.shared_summary", owner, me, &shares, vec![request.kind.clone()], samples);
         }
         TableIterator::new(summary::rows(buckets))
     }
