@@ -14,6 +14,10 @@ CREATE TABLE health.metric_kinds (
     healthkit      text,                                         -- HKQuantityTypeIdentifier… / HKCategoryTypeIdentifier…
     health_connect text,                                         -- androidx.health.connect record type
     seeded         boolean NOT NULL DEFAULT false,               -- true only for the rows below
+    -- How a page shows a value of the canonical unit: the unit as people write it ('bpm', '°C';
+    -- NULL: show the canonical unit) and how many decimals it deserves (NULL: 2).
+    display_unit      text CHECK (display_unit <> ''),
+    display_precision smallint CHECK (display_precision BETWEEN 0 AND 6),
     CHECK (min_value <= max_value)
 );
 COMMENT ON TABLE health.metric_kinds IS
@@ -92,6 +96,19 @@ VALUES
     -- 0–24 h per record (proposal): a sleep record longer than a day is a clock or merge error.
     ('sleep_duration', 'Sleep duration', 'h', 0, 24, NULL,
      '93832-4', 'HKCategoryTypeIdentifierSleepAnalysis', 'SleepSessionRecord', true);
+
+-- How people read the seeded kinds (docs/dashboard.md, "Units"): the unit in their words, and no
+-- more decimals than the measurement carries.
+UPDATE health.metric_kinds k SET display_unit = v.display_unit, display_precision = v.display_precision
+  FROM (VALUES ('heart_rate', 'bpm', 0), ('resting_heart_rate', 'bpm', 0),
+               ('heart_rate_variability_sdnn', 'ms', 0), ('steps', 'steps', 0), ('distance', 'm', 0),
+               ('active_energy', 'kcal', 0), ('oxygen_saturation', '%', 0),
+               ('respiratory_rate', 'breaths/min', 0), ('body_temperature', '°C', 1),
+               ('body_weight', 'kg', 1), ('body_height', 'cm', 0), ('body_mass_index', 'kg/m²', 1),
+               ('blood_pressure_systolic', 'mmHg', 0), ('blood_pressure_diastolic', 'mmHg', 0),
+               ('blood_glucose', 'mmol/L', 1), ('sleep_duration', 'h', 1))
+       AS v (code, display_unit, display_precision)
+ WHERE k.code = v.code AND k.seeded;
 
 -- pg_dump: the extension script recreates the seeded rows; only the DBA's own rows are dumped
 -- (and restored) as data, so a restore neither loses them nor duplicates the seed.

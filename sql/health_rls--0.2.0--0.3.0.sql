@@ -273,3 +273,20 @@ CREATE FUNCTION health."shared_summary"(
 VOLATILE SECURITY DEFINER
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'shared_summary_wrapper';
+
+-- How a page shows each kind (sql/health_catalog.sql): the unit as people write it and its decimals.
+ALTER TABLE health.metric_kinds ADD COLUMN display_unit text CHECK (display_unit <> '');
+ALTER TABLE health.metric_kinds ADD COLUMN display_precision smallint CHECK (display_precision BETWEEN 0 AND 6);
+
+-- How people read the seeded kinds (docs/dashboard.md, "Units"): the unit in their words, and no
+-- more decimals than the measurement carries.
+UPDATE health.metric_kinds k SET display_unit = v.display_unit, display_precision = v.display_precision
+  FROM (VALUES ('heart_rate', 'bpm', 0), ('resting_heart_rate', 'bpm', 0),
+               ('heart_rate_variability_sdnn', 'ms', 0), ('steps', 'steps', 0), ('distance', 'm', 0),
+               ('active_energy', 'kcal', 0), ('oxygen_saturation', '%', 0),
+               ('respiratory_rate', 'breaths/min', 0), ('body_temperature', '°C', 1),
+               ('body_weight', 'kg', 1), ('body_height', 'cm', 0), ('body_mass_index', 'kg/m²', 1),
+               ('blood_pressure_systolic', 'mmHg', 0), ('blood_pressure_diastolic', 'mmHg', 0),
+               ('blood_glucose', 'mmol/L', 1), ('sleep_duration', 'h', 1))
+       AS v (code, display_unit, display_precision)
+ WHERE k.code = v.code AND k.seeded;
