@@ -251,9 +251,34 @@ CREATE FUNCTION health."summary"(
 	"max" double precision,
 	"sum" double precision
 )
-STABLE SECURITY DEFINER
+VOLATILE SECURITY DEFINER
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'summary_wrapper';
+
+-- The hourly rollups health.summary reads and keeps (src/health/rollup.rs): sql/summary.sql.
+CREATE TABLE health_rls.summary_hours (
+    user_id uuid NOT NULL,
+    relid   oid NOT NULL,
+    kind    text NOT NULL,
+    hour    timestamptz NOT NULL,
+    n       bigint NOT NULL CHECK (n > 0),
+    min     double precision NOT NULL,
+    max     double precision NOT NULL,
+    sum     double precision NOT NULL,
+    PRIMARY KEY (user_id, relid, kind, hour)
+);
+REVOKE ALL ON health_rls.summary_hours FROM PUBLIC;
+CREATE TABLE health_rls.summary_state (
+    user_id     uuid NOT NULL,
+    relid       oid NOT NULL,
+    kind        text NOT NULL,
+    through_seq bigint NOT NULL,   -- every change of the user's feed up to this seq is in the rollups
+    feed        text NOT NULL,     -- the table's name, file and realtime triggers they were built against
+    built_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, relid, kind)
+);
+REVOKE ALL ON health_rls.summary_state FROM PUBLIC;
+
 
 CREATE FUNCTION health."shared_summary"(
 	"owner" uuid,

@@ -272,6 +272,14 @@ mod health {
             "DELETE FROM health_rls.change_counters WHERE user_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),
         );
         run(
+            "health_rls.summary_hours".into(),
+            "DELETE FROM health_rls.summary_hours WHERE user_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),
+        );
+        run(
+            "health_rls.summary_state".into(),
+            "DELETE FROM health_rls.summary_state WHERE user_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),
+        );
+        run(
             "auth.refresh_tokens".into(),
             "DELETE FROM auth.refresh_tokens WHERE session_id IN \
               (SELECT id FROM auth.sessions WHERE user_id OPERATOR(pg_catalog.=) $1) RETURNING 1"

@@ -6,6 +6,7 @@ mod export;
 mod fhir;
 mod ingest;
 mod plan;
+mod rollup;
 mod rules;
 mod sample;
 mod share_window;

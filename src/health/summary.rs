@@ -6,7 +6,8 @@
 //! Each metric table is aggregated by one `GROUP BY pg_catalog.date_trunc(bucket, recorded_at, tz)`
 //! statement, which knows the zone's daylight-saving rules (a local day is 23 or 25 hours at the
 //! changes); the per-table partial results are merged here by bucket start. The bucket arithmetic
-//! is Postgres's own, so the numbers are those of the same `GROUP BY` written by hand.
+//! is Postgres's own, so the numbers are those of the same `GROUP BY` written by hand. Tables with
+//! a change feed are read from hourly rollups instead where they can answer (src/health/rollup.rs).
 use crate::error;
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
@@ -102,6 +103,7 @@ pub fn rows(buckets: Buckets) -> Vec<Row> {
 }
 
 /// What to summarise: validated arguments.
+#[derive(Clone)]
 pub struct Request {
     pub user: pgrx::Uuid,
     /// A catalog code.
@@ -212,9 +214,10 @@ mod health {
 
     /// The caller's samples of `kind` in `bucket`s of local time in `tz`, recorded in
     /// [from, until): count, min, average, max and sum in the kind's canonical unit. Read with the
-    /// caller's rights, under row level security, as a plain query would be.
+    /// caller's rights, under row level security, as a plain query would be. Volatile: it brings
+    /// the hourly rollups it reads up to date (src/health/rollup.rs).
     #[allow(clippy::type_complexity)]
-    #[pg_extern(stable, security_definer)]
+    #[pg_extern(volatile, security_definer)]
     fn summary(
         kind: Option<String>,
         bucket: default!(Option<String>, "'day'"),
@@ -238,11 +241,12 @@ mod health {
         // The list of tables comes from the registry (readable by the extension owner); every
         // read runs as the caller, so its grants and the tables' policies decide what it sees.
         for table in crate::registry::metric_tables() {
-            crate::pg::as_caller::as_caller(|| {
-                if readable(&table.name) {
-                    aggregate(&table.name, &request, "", Vec::new(), &mut buckets);
-                }
-            });
+            if !crate::pg::as_caller::as_caller(|| readable(&table.name)) {
+                continue;
+            }
+            if !crate::health::rollup::summarise(&table.name, &request, &mut buckets) {
+                crate::pg::as_caller::as_caller(|| aggregate(&table.name, &request, "", Vec::new(), &mut buckets));
+            }
         }
         TableIterator::new(rows(buckets))
     }

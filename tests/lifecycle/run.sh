@@ -21,6 +21,16 @@ SELECT count(*) FROM health_rls.enable_owner_rls('notes', commands => '{all}');
 SELECT count(*) FROM health_rls.enable_realtime('notes');
 INSERT INTO notes (user_id, body) VALUES ('$ALICE', 'alice 1'), ('$ALICE', 'alice 2'), ('$BOB', 'bob 1');
 SQL
+# Trends: alice's heart rate in a metric table, summarised once (which stores hourly rollups).
+q -d source -c "SELECT health.create_metric_table('public.vitals')" >/dev/null
+as_alice() { q -p "$1" -d "$2" -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN') IS NOT NULL; $3; COMMIT;" | tail -1; }
+as_alice "$PRIMARY_PORT" source "INSERT INTO vitals (kind, value, unit, recorded_at) SELECT 'heart_rate', 60 + g % 30, '/min', timestamptz '2026-06-01 00:00Z' + g * interval '10 minutes' FROM generate_series(0, 999) g" >/dev/null
+# A day's summary and the GROUP BY a user would write, as one line each.
+alice_days() { as_alice "$1" "$2" "SELECT string_agg(concat_ws(' ', bucket_start, n, min, round(avg::numeric, 9), max), ',' ORDER BY bucket_start) FROM health.summary('heart_rate', 'day', tz => 'Europe/Berlin')"; }
+alice_group_by() { as_alice "$1" "$2" "SELECT string_agg(concat_ws(' ', d, n, lo, round(mean::numeric, 9), hi), ',' ORDER BY d) FROM (SELECT date_trunc('day', recorded_at, 'Europe/Berlin') AS d, count(*) AS n, min(value) AS lo, avg(value) AS mean, max(value) AS hi FROM vitals WHERE kind = 'heart_rate' GROUP BY 1) s"; }
+days_before=$(alice_days "$PRIMARY_PORT" source)
+check "source: the summary is the GROUP BY" "$(alice_group_by "$PRIMARY_PORT" source)" "$days_before"
+check "source: the summary stored rollups" "t" "$(q -d source -c "SELECT count(*) > 0 FROM health_rls.summary_hours")"
 [ -f "$REPO_ROOT/tests/lifecycle/extra_features.sql" ] && q -d source -f "$REPO_ROOT/tests/lifecycle/extra_features.sql" >/dev/null
 channel_before=$(q -d source -c "SELECT health_rls.channel_for('$ALICE')")
 
@@ -41,6 +51,8 @@ check "restore: realtime triggers came back" "3" "$(q -d restored -c "SELECT cou
 check "restore: channel names unchanged (secret restored)" "$channel_before" "$(q -d restored -c "SELECT health_rls.channel_for('$ALICE')")"
 check "restore: accounts restored, sign-in works" "t" "$(q -d restored -c "SELECT auth.sign_in('carol@example.com', 'correct horse battery') LIKE 'eyJ%'")"
 check "restore: a forged owner is still refused" "42501" "$(q_err restored "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN'); INSERT INTO notes (user_id, body) VALUES ('$BOB', 'forged');")"
+check "restore: rollups are not dumped" "0" "$(q -d restored -c "SELECT count(*) FROM health_rls.summary_hours")"
+check "restore: the summary is the same (rollups rebuilt)" "$days_before" "$(alice_days "$PRIMARY_PORT" restored)"
 [ -f "$REPO_ROOT/tests/lifecycle/extra_checks.sh" ] && . "$REPO_ROOT/tests/lifecycle/extra_checks.sh"
 
 # ---- hot standby ------------------------------------------------------------------------------
@@ -57,6 +69,14 @@ for i in $(seq 50); do
 done
 check "standby: in recovery" "t" "$(q -h 127.0.0.1 -p "$SPORT" -d source -c "SELECT pg_is_in_recovery()")"
 check "standby: authenticate and RLS reads work" "alice 1,alice 2,alice 3" "$(q -h 127.0.0.1 -p "$SPORT" -d source -c "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN') IS NOT NULL; SELECT string_agg(body, ',' ORDER BY id) FROM notes; COMMIT;" | tail -1)"
+# A sample written on the primary after its rollups were built: the standby cannot bring them up
+# to date, so it summarises the samples, and says the same as the GROUP BY.
+as_alice "$PRIMARY_PORT" source "INSERT INTO vitals (kind, value, unit, recorded_at) VALUES ('heart_rate', 150, '/min', '2026-06-02 12:34Z')" >/dev/null
+for i in $(seq 50); do
+    [ "$(q -h 127.0.0.1 -p "$SPORT" -d source -c "SELECT count(*) FROM vitals")" = "1001" ] && break; sleep 0.2
+done
+check "standby: the summary reads the new sample" "$(PGHOST=127.0.0.1 alice_group_by "$SPORT" source)" "$(PGHOST=127.0.0.1 alice_days "$SPORT" source)"
+check "standby: the new sample is in it" "t" "$(PGHOST=127.0.0.1 as_alice "$SPORT" source "SELECT max(max) = 150 FROM health.summary('heart_rate')")"
 check "standby: writes fail with 25006" "25006" "$(PGHOST=127.0.0.1 PGPORT=$SPORT q_err source "BEGIN; SET LOCAL ROLE authenticated; SELECT auth.authenticate('$ALICE_TOKEN'); INSERT INTO notes (body) VALUES ('x');")"
 
 # ---- the installed version ---------------------------------------------------------------------
