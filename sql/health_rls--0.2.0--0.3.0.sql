@@ -315,3 +315,76 @@ UPDATE health.metric_kinds k SET display_unit = v.display_unit, display_precisio
                ('blood_glucose', 'mmol/L', 1), ('sleep_duration', 'h', 1))
        AS v (code, display_unit, display_precision)
  WHERE k.code = v.code AND k.seeded;
+
+-- Sharing by email (src/health/invitations.rs): sql/invitations.sql and its functions.
+CREATE TABLE health.invitations (
+    id          uuid PRIMARY KEY,
+    owner_id    uuid NOT NULL,
+    email       text NOT NULL CHECK (email = lower(email)),   -- the invitee's address, lower case
+    kinds       text[] NOT NULL CHECK (cardinality(kinds) > 0),
+    data_from   timestamptz,
+    data_until  timestamptz,
+    expires_at  timestamptz,                                  -- of the share it becomes
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    valid_until timestamptz NOT NULL,                         -- it can be accepted until then
+    accepted_at timestamptz,
+    declined_at timestamptz,
+    revoked_at  timestamptz,
+    share_id    uuid,                                         -- the share it became
+    CHECK (data_from <= data_until),
+    CHECK ((accepted_at IS NULL) = (share_id IS NULL))
+);
+CREATE INDEX invitations_owner_id_idx ON health.invitations (owner_id);
+CREATE INDEX invitations_email_idx ON health.invitations (email);
+REVOKE ALL ON health.invitations FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('health.invitations', '');
+
+CREATE FUNCTION health."invitations"() RETURNS TABLE (
+	"id" uuid,
+	"direction" TEXT,
+	"email" TEXT,
+	"kinds" TEXT[],
+	"data_from" timestamp with time zone,
+	"data_until" timestamp with time zone,
+	"expires_at" timestamp with time zone,
+	"created_at" timestamp with time zone,
+	"valid_until" timestamp with time zone,
+	"status" TEXT,
+	"share_id" uuid
+)
+STRICT STABLE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'invitations_wrapper';
+
+CREATE FUNCTION health."revoke_invitation"(
+	"invitation" uuid
+) RETURNS void
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'revoke_invitation_wrapper';
+
+CREATE FUNCTION health."invite"(
+	"email" TEXT,
+	"kinds" TEXT[],
+	"data_from" timestamp with time zone DEFAULT NULL,
+	"data_until" timestamp with time zone DEFAULT NULL,
+	"expires_at" timestamp with time zone DEFAULT NULL
+) RETURNS uuid
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'invite_wrapper';
+
+CREATE FUNCTION health."accept_invitation"(
+	"invitation" uuid
+) RETURNS uuid
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'accept_invitation_wrapper';
+
+CREATE FUNCTION health."decline_invitation"(
+	"invitation" uuid
+) RETURNS void
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'decline_invitation_wrapper';
+

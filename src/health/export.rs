@@ -268,6 +268,12 @@ mod health {
             "DELETE FROM health.access_log WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),
         );
         run(
+            "health.invitations".into(),
+            "DELETE FROM health.invitations WHERE owner_id OPERATOR(pg_catalog.=) $1 \
+                OR email OPERATOR(pg_catalog.=) (SELECT pg_catalog.lower(email) FROM auth.users WHERE id OPERATOR(pg_catalog.=) $1) RETURNING 1"
+                .into(),
+        );
+        run(
             "health_rls.change_counters".into(),
             "DELETE FROM health_rls.change_counters WHERE user_id OPERATOR(pg_catalog.=) $1 RETURNING 1".into(),
         );

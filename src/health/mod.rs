@@ -5,6 +5,7 @@ mod catalog;
 mod export;
 mod fhir;
 mod ingest;
+mod invitations;
 mod plan;
 mod rollup;
 mod rules;

@@ -90,6 +90,76 @@ pub(super) fn caller(what: &str) -> uuid::Uuid {
     })
 }
 
+/// The terms of a share (or of an invitation to one), checked: at least one kind, every kind in
+/// the catalog, a window that does not end before it starts, an expiry still to come. Returns
+/// the kinds; `what` names the function in messages.
+pub(super) fn check_terms(
+    what: &str,
+    kinds: Option<Vec<String>>,
+    data_from: Option<TimestampWithTimeZone>,
+    data_until: Option<TimestampWithTimeZone>,
+    expires_at: Option<TimestampWithTimeZone>,
+) -> Vec<String> {
+    let bad = |m: &str| -> ! { error::bad_argument(format!("{what}: {m}")) };
+    let kinds = kinds.filter(|k| !k.is_empty()).unwrap_or_else(|| bad("kinds must name at least one kind"));
+    let unknown: Vec<String> = Spi::connect(|c| {
+        c.select(
+            "SELECT k FROM pg_catalog.unnest($1::pg_catalog.text[]) AS k \
+              WHERE NOT EXISTS (SELECT 1 FROM health.metric_kinds m WHERE m.code OPERATOR(pg_catalog.=) k)",
+            None,
+            &[kinds.clone().into()],
+        )
+        .unwrap_or_else(|e| error::spi_failed(what, e))
+        .filter_map(|r| r.get::<String>(1).ok().flatten())
+        .collect()
+    });
+    if !unknown.is_empty() {
+        bad(&format!("unknown kind(s) {} (see health.metric_kinds)", unknown.join(", ")));
+    }
+    if let (Some(f), Some(u)) = (data_from, data_until) {
+        if f > u {
+            bad("the data window ends before it starts (data_from > data_until)");
+        }
+    }
+    if expires_at.is_some_and(|e| {
+        select_one::<bool>("SELECT $1 OPERATOR(pg_catalog.<=) pg_catalog.now()", &[e.into()]).unwrap_or(true)
+    }) {
+        bad("expires_at is already past");
+    }
+    kinds
+}
+
+/// Records a share with checked terms; returns its id.
+pub(super) fn insert_share(
+    owner: uuid::Uuid,
+    grantee: uuid::Uuid,
+    kinds: Vec<String>,
+    data_from: Option<TimestampWithTimeZone>,
+    data_until: Option<TimestampWithTimeZone>,
+    expires_at: Option<TimestampWithTimeZone>,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    Spi::connect_mut(|c| {
+        c.update(
+            "INSERT INTO health.shares (id, owner_id, grantee_id, kinds, data_from, data_until, expires_at) \
+             VALUES ($1, $2, $3, (SELECT pg_catalog.array_agg(DISTINCT k ORDER BY k) FROM pg_catalog.unnest($4::pg_catalog.text[]) k), $5, $6, $7)",
+            None,
+            &[
+                to_pg(id).into(),
+                to_pg(owner).into(),
+                to_pg(grantee).into(),
+                kinds.into(),
+                data_from.into(),
+                data_until.into(),
+                expires_at.into(),
+            ],
+        )
+        .map(|_| ())
+    })
+    .unwrap_or_else(|e| error::spi_failed("recording a share", e));
+    id
+}
+
 /// The active shares `owner` gave `grantee` (not revoked, not expired), as of the statement.
 fn active_shares(owner: uuid::Uuid, grantee: uuid::Uuid) -> Vec<Share> {
     Spi::connect_mut(|c| {
@@ -133,26 +203,7 @@ mod health {
         if grantee == owner {
             bad("you cannot share with yourself");
         }
-        let kinds = kinds.filter(|k| !k.is_empty()).unwrap_or_else(|| bad("kinds must name at least one kind"));
-        let unknown: Vec<String> = Spi::connect(|c| {
-            c.select(
-                "SELECT k FROM pg_catalog.unnest($1::pg_catalog.text[]) AS k \
-                  WHERE NOT EXISTS (SELECT 1 FROM health.metric_kinds m WHERE m.code OPERATOR(pg_catalog.=) k)",
-                None,
-                &[kinds.clone().into()],
-            )
-            .unwrap_or_else(|e| error::spi_failed("health.share", e))
-            .filter_map(|r| r.get::<String>(1).ok().flatten())
-            .collect()
-        });
-        if !unknown.is_empty() {
-            bad(&format!("unknown kind(s) {} (see health.metric_kinds)", unknown.join(", ")));
-        }
-        if let (Some(f), Some(u)) = (data_from, data_until) {
-            if f > u {
-                bad("the data window ends before it starts (data_from > data_until)");
-            }
-        }
+        let kinds = check_terms("health.share", kinds, data_from, data_until, expires_at);
         let exists = select_one::<bool>(
             "SELECT EXISTS (SELECT 1 FROM auth.users WHERE id OPERATOR(pg_catalog.=) $1)",
             &[to_pg(grantee).into()],
@@ -161,30 +212,7 @@ mod health {
         if !exists {
             bad("no such user to share with");
         }
-        if expires_at.is_some_and(|e| {
-            select_one::<bool>("SELECT $1 OPERATOR(pg_catalog.<=) pg_catalog.now()", &[e.into()]).unwrap_or(true)
-        }) {
-            bad("expires_at is already past");
-        }
-        let id = uuid::Uuid::new_v4();
-        Spi::connect_mut(|c| {
-            c.update(
-                "INSERT INTO health.shares (id, owner_id, grantee_id, kinds, data_from, data_until, expires_at) \
-                 VALUES ($1, $2, $3, (SELECT pg_catalog.array_agg(DISTINCT k ORDER BY k) FROM pg_catalog.unnest($4::pg_catalog.text[]) k), $5, $6, $7)",
-                None,
-                &[
-                    to_pg(id).into(),
-                    to_pg(owner).into(),
-                    to_pg(grantee).into(),
-                    kinds.into(),
-                    data_from.into(),
-                    data_until.into(),
-                    expires_at.into(),
-                ],
-            )
-            .map(|_| ())
-        })
-        .unwrap_or_else(|e| error::spi_failed("health.share", e));
+        let id = insert_share(owner, grantee, kinds, data_from, data_until, expires_at);
         to_pg(id)
     }
 
