@@ -183,6 +183,14 @@ mod health {
                   WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 ORDER BY created_at",
                 owner,
             ),
+            "invitations": json_rows(
+                "SELECT id, owner_id, email, kinds, data_from, data_until, expires_at, created_at, valid_until, \
+                        accepted_at, declined_at, revoked_at, share_id FROM health.invitations \
+                  WHERE owner_id OPERATOR(pg_catalog.=) $1 \
+                     OR email OPERATOR(pg_catalog.=) (SELECT pg_catalog.lower(email) FROM auth.users WHERE id OPERATOR(pg_catalog.=) $1) \
+                  ORDER BY created_at",
+                owner,
+            ),
             "access_log": json_rows(
                 "SELECT at, owner_id, grantee_id, share_ids, kinds, row_count FROM health.access_log \
                   WHERE owner_id OPERATOR(pg_catalog.=) $1 OR grantee_id OPERATOR(pg_catalog.=) $1 ORDER BY at",

@@ -95,6 +95,10 @@ select auth.authenticate(:'eve') = :'eve_id' as eve;
 select status from health.invitations();
 select pg_temp.try(format('select health.accept_invitation(%L)', :'to_eve')) as accept_expired;
 
+-- Both parties' exports hold the invitation: Ada's all she sent, Eve's the one to her address.
+select jsonb_array_length(health.export_my_data()->'invitations') as eve_exports;
+select auth.authenticate(:'ada') = :'ada_id' as ada;
+select jsonb_array_length(health.export_my_data()->'invitations') as ada_exports;
 -- Erasing Ada's account removes the invitations she sent.
 select auth.authenticate(:'ada') = :'ada_id' as ada;
 select (health.erase_my_data('ada@example.com')->'deleted'->>'health.invitations')::int as invitations_erased;
