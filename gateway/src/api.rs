@@ -83,7 +83,8 @@ fn sample(r: &tokio_postgres::Row) -> Value {
 }
 
 /// The values behind a change event's keys (events carry keys only). `?ids=1,2,3`; ids of other
-/// users' rows simply do not come back.
+/// users' rows simply do not come back. Or `?kind=code&from=time` (ISO 8601): the raw samples of
+/// one kind since then (the page's hour view), at most 5000.
 pub async fn samples(
     State(g): State<Arc<Gateway>>,
     headers: HeaderMap,
@@ -96,14 +97,84 @@ pub async fn samples(
         .unwrap_or_default();
     let mut conn = g.db.conn().await?;
     let tx = as_user(&mut conn, &token).await?;
+    let rows = match q.get("kind") {
+        None => {
+            let sql =
+                format!("SELECT id, kind, value, unit, {MS} FROM {} WHERE id = ANY($1) ORDER BY recorded_at", g.table);
+            tx.query(&sql, &[&ids]).await?
+        }
+        Some(kind) => {
+            let sql = format!(
+                "SELECT id, kind, value, unit, {MS} FROM {} WHERE kind = $1 AND recorded_at >= $2::text::timestamptz \
+                 ORDER BY recorded_at LIMIT 5000",
+                g.table
+            );
+            tx.query(&sql, &[kind, &q.get("from").map_or("-infinity", String::as_str)]).await?
+        }
+    };
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"samples": rows.iter().map(sample).collect::<Vec<_>>()})))
+}
+
+/// The catalog's kinds as a page shows them (health.metric_kinds: the unit people read and its
+/// decimals, with the documented fallbacks: the canonical unit, 2), and whether the caller has
+/// samples of each in the page's table (RLS: an index probe per kind, own rows only).
+pub async fn kinds(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
     let rows = tx
         .query(
-            &format!("SELECT id, kind, value, unit, {MS} FROM {} WHERE id = ANY($1) ORDER BY recorded_at", g.table),
-            &[&ids],
+            &format!(
+                "SELECT k.code, k.display, k.unit, coalesce(k.display_unit, k.unit), coalesce(k.display_precision, 2)::int4, \
+                        EXISTS (SELECT 1 FROM {} s WHERE s.kind = k.code) \
+                   FROM health.metric_kinds k ORDER BY k.display",
+                g.table
+            ),
+            &[],
         )
         .await?;
     tx.commit().await?;
-    Ok(json_response(StatusCode::OK, &json!({"samples": rows.iter().map(sample).collect::<Vec<_>>()})))
+    let kinds: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"code": r.get::<_, String>(0), "display": r.get::<_, String>(1), "unit": r.get::<_, String>(2),
+                   "display_unit": r.get::<_, String>(3), "display_precision": r.get::<_, i32>(4),
+                   "has_samples": r.get::<_, bool>(5)})
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"kinds": kinds})))
+}
+
+/// The caller's trend of one kind: health.summary's buckets (`?kind=&bucket=&from=&until=&tz=`,
+/// times ISO 8601, tz an IANA zone). The database checks every parameter (22023 / 22007 become
+/// a 400 with its words); bucket starts come back as milliseconds since the epoch.
+pub async fn summary(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let param = |name: &str| q.get(name).map(String::as_str);
+    let (bucket, tz) = (param("bucket").unwrap_or("day"), param("tz").unwrap_or("UTC"));
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let rows = tx
+        .query(
+            "SELECT (extract(epoch FROM bucket_start) * 1000)::int8, n, min, avg, max, sum \
+               FROM health.summary($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5)",
+            &[&param("kind"), &bucket, &param("from"), &param("until"), &tz],
+        )
+        .await?;
+    tx.commit().await?;
+    let buckets: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"start": r.get::<_, i64>(0), "n": r.get::<_, i64>(1), "min": r.get::<_, f64>(2),
+                   "avg": r.get::<_, f64>(3), "max": r.get::<_, f64>(4), "sum": r.get::<_, f64>(5)})
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"kind": param("kind"), "bucket": bucket, "tz": tz, "buckets": buckets})))
 }
 
 /// The stream of change events, authenticated by the access cookie (EventSource cannot send an

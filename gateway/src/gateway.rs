@@ -75,6 +75,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/chart.js", "text/javascript; charset=utf-8", include_str!("web/chart.js")),
     ("/live.js", "text/javascript; charset=utf-8", include_str!("web/live.js")),
     ("/shares.js", "text/javascript; charset=utf-8", include_str!("web/shares.js")),
+    ("/trends.js", "text/javascript; charset=utf-8", include_str!("web/trends.js")),
+    ("/units.js", "text/javascript; charset=utf-8", include_str!("web/units.js")),
 ];
 
 fn file(path: &'static str) -> axum::routing::MethodRouter<Arc<Gateway>> {
@@ -143,6 +145,8 @@ fn page_router(g: Arc<Gateway>) -> Router {
     r.route("/api/me", get(api::me))
         .route("/api/dashboard", get(api::dashboard))
         .route("/api/samples", get(api::samples))
+        .route("/api/kinds", get(api::kinds))
+        .route("/api/summary", get(api::summary))
         .route("/api/stream", get(api::stream))
         .route("/api/shares", get(api::shares).post(api::share))
         .route("/api/shares/revoke", post(api::revoke))

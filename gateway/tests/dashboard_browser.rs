@@ -4,7 +4,10 @@
 //! there after a reload; a sample written while the network is cut arrives after it comes back
 //! (the change feed's catch-up); sharing, the access log and revoking work from the page;
 //! signing out ends the stream at the gateway, and a session ended elsewhere shows in words.
-//! Everything is checked in the DOM (data attributes, text), not in pixels; screenshots of both
+//! A third person with a year of data reads the trends card: each view draws exactly the buckets
+//! health.summary returns for the same range and zone, with the values rounded as SQL rounds
+//! them, in bpm / °C / °F, never a UCUM code.
+//! Everything is checked in the DOM (data attributes, text), not in pixels; screenshots of the
 //! pages are saved under target/dashboard-screenshots/.
 mod common;
 
@@ -22,6 +25,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 const TABLE: &str = "public.dash_metrics";
 
+/// The browsers' time zone: not UTC (the test's own), with clock changes, so a page that cut days
+/// in another zone than the one it asks the summary for would show it.
+const BROWSER_TZ: &str = "America/New_York";
+
 /// chromedriver on a free port (killed when dropped).
 struct Driver {
     _child: tokio::process::Child,
@@ -32,6 +39,7 @@ async fn start_driver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = tokio::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .env("TZ", BROWSER_TZ)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -48,12 +56,18 @@ async fn start_driver() -> Driver {
 
 /// A new browser session: its own profile, so its own cookies. Root needs --no-sandbox.
 async fn browser(driver: &Driver) -> Client {
+    browser_in(driver, "en-US").await
+}
+
+/// `browser` with another language (en-US pages default to US units, en-GB to metric).
+async fn browser_in(driver: &Driver, lang: &str) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert(
         "goog:chromeOptions".into(),
         json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1200,1250", "--lang=en-US"]}),
+                         "--window-size=1200,1250", format!("--lang={lang}")],
+               "prefs": {"intl.accept_languages": lang}}),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
@@ -329,14 +343,16 @@ async fn the_dashboard_in_a_real_browser() {
     let proxy = Proxy::start(direct).await;
     let base = format!("http://{}/", proxy.addr);
     let driver = start_driver().await;
-    let (a, b) = (browser(&driver).await, browser(&driver).await);
-    let result = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(scenario(
-        &admin, &relay, &proxy, &base, &a, &b,
-    )))
+    let (a, b, c) = (browser(&driver).await, browser(&driver).await, browser_in(&driver, "en-GB").await);
+    let result = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        scenario(&admin, &relay, &proxy, &base, &a, &b).await;
+        trends(&admin, &base, &c).await;
+    }))
     .await;
     // Close the browsers whatever happened (chromium must not outlive the test).
     let _ = a.close().await;
     let _ = b.close().await;
+    let _ = c.close().await;
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
@@ -389,7 +405,7 @@ async fn scenario(
     must(a, "document.getElementById('hr-chart').dataset.count === '24'", secs(5), "A's history on the chart").await;
     must(
         a,
-        "document.querySelector('#latest tr[data-kind=\"steps\"]')?.textContent.includes('4321')",
+        "document.querySelector('#latest tr[data-kind=\"steps\"]')?.textContent.includes('4,321 steps')",
         secs(2),
         "latest",
     )
@@ -419,7 +435,7 @@ async fn scenario(
     must(b, &point(58), secs(2), "B's own sample on B's chart").await;
     assert_eq!(js(b, &format!("return {}", point(123))).await, json!(false), "B's page never shows A's sample");
     assert_eq!(js(b, "return document.getElementById('hr-chart').dataset.count").await, json!("1"));
-    assert_eq!(js(b, "return document.body.innerText.includes('4321')").await, json!(false));
+    assert_eq!(js(b, "return document.body.innerText.includes('4,321')").await, json!(false));
     assert_eq!(js(a, &format!("return {}", point(58))).await, json!(false), "A's page never shows B's sample");
 
     // A reloads: the point is still there (the page's snapshot, read as A through RLS).
@@ -458,7 +474,7 @@ async fn scenario(
     must(b, &point(58), secs(5), "B's sample after B's reload").await;
     assert_eq!(js(b, "return document.getElementById('hr-chart').dataset.count").await, json!("1"));
     assert_eq!(js(b, "return document.querySelectorAll('#latest tbody tr').length").await, json!(1));
-    assert_eq!(js(b, "return document.body.innerText.includes('4321')").await, json!(false));
+    assert_eq!(js(b, "return document.body.innerText.includes('4,321')").await, json!(false));
     must(
         b,
         "document.querySelector('#shares-received li[data-state=\"active\"] button') !== null",
@@ -469,13 +485,13 @@ async fn scenario(
     click(b, "#shares-received li[data-state=\"active\"] button").await;
     must(
         b,
-        "document.getElementById('shared-view').textContent.includes('steps: 4321 steps')",
+        "document.getElementById('shared-view').textContent.includes('Step count: 4,321 steps')",
         secs(5),
         "B reads the share",
     )
     .await;
     assert_eq!(
-        js(b, "return document.getElementById('shared-view').textContent.includes('heart_rate')").await,
+        js(b, "return document.getElementById('shared-view').textContent.includes('Heart rate')").await,
         json!(false)
     );
     a.refresh().await.unwrap();
@@ -536,4 +552,212 @@ async fn scenario(
     must(b, SIGNED_OUT, secs(10), "B after a reload").await;
     must(b, "document.getElementById('notice').textContent.includes('expired or was ended')", secs(2), "in words")
         .await;
+}
+
+/// What the trends card draws: its data attributes, and each average point's.
+async fn drawn(c: &Client) -> Value {
+    js(
+        c,
+        "const d = document.getElementById('trend-chart').dataset; \
+         return {kind: d.kind, view: d.view, bucket: d.bucket, from: Number(d.from), tz: d.tz, unit: d.unit, \
+                 count: Number(d.count), label: document.querySelector('#trend-chart text.unit').textContent, \
+                 points: [...document.querySelectorAll('#trend-chart circle.avg')].map(p => \
+                   [Number(p.dataset.start), Number(p.dataset.n), p.dataset.min, p.dataset.avg, p.dataset.max])}",
+    )
+    .await
+}
+
+/// Open `view` of `kind` on the trends card and compare every point with health.summary read as
+/// the same person for the page's own range and zone (the hour view: the raw samples), rounded as
+/// SQL rounds to the catalog's display_precision; `fahrenheit`: after the °C → °F conversion.
+/// Returns how many points were drawn.
+async fn check_view(c: &Client, me: &Wearable, kind: &str, view: &str, fahrenheit: bool) -> usize {
+    c.find(Locator::Css("#trend-kind")).await.unwrap().select_by_value(kind).await.unwrap();
+    click(c, &format!("#view-{view}")).await;
+    let shown = format!(
+        "document.getElementById('trend-chart').dataset.view === '{view}' \
+         && document.getElementById('trend-chart').dataset.kind === '{kind}'"
+    );
+    must(c, &shown, Duration::from_secs(10), &format!("the {view} view of {kind}")).await;
+    let d = drawn(c).await;
+    assert_eq!(d["tz"], json!(BROWSER_TZ), "the page cuts buckets in the browser's zone: {d}");
+    let (from, tz) = (d["from"].as_i64().unwrap(), BROWSER_TZ);
+    let shown_value = if fahrenheit { "(v * 9 / 5 + 32)" } else { "v" };
+    let round = |col: &str| {
+        format!(
+            "round(({})::numeric, (SELECT coalesce(display_precision, 2) FROM health.metric_kinds WHERE code = $1))::text",
+            shown_value.replace('v', col)
+        )
+    };
+    let source = if view == "hour" {
+        assert_eq!(d["bucket"], json!("sample"));
+        format!("SELECT (extract(epoch FROM recorded_at) * 1000)::int8 AS s, 1::int8 AS n, value AS min, value AS avg, value AS max \
+                   FROM {TABLE} WHERE kind = $1 AND recorded_at >= to_timestamp($2::int8 / 1000.0) AND $3::text IS NOT NULL \
+                  ORDER BY recorded_at")
+    } else {
+        format!(
+            "SELECT (extract(epoch FROM bucket_start) * 1000)::int8 AS s, n, min, avg, max \
+               FROM health.summary($1, {}, to_timestamp($2::int8 / 1000.0), NULL, $3)",
+            match view {
+                "day" => "'hour'",
+                "week" | "month" => "'day'",
+                _ => "'week'",
+            }
+        )
+    };
+    let sql = format!("SELECT s, n, {}, {}, {} FROM ({source}) q", round("min"), round("avg"), round("max"));
+    me.db.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    me.db.query_one("SELECT auth.authenticate($1)", &[&me.token]).await.unwrap();
+    let rows = me.db.query(&sql, &[&kind, &from, &tz]).await.unwrap();
+    me.db.batch_execute("COMMIT").await.unwrap();
+    let expected: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!([
+                r.get::<_, i64>(0),
+                r.get::<_, i64>(1),
+                r.get::<_, String>(2),
+                r.get::<_, String>(3),
+                r.get::<_, String>(4)
+            ])
+        })
+        .collect();
+    assert!(!expected.is_empty(), "{kind} has samples in the {view} view's range");
+    assert_eq!(d["count"], json!(expected.len()), "{view} of {kind}: one point per summary row");
+    assert_eq!(d["points"], json!(expected), "{view} of {kind}: the page's points are the SQL's, rounded alike");
+    let unit = match (kind, fahrenheit) {
+        ("heart_rate", _) => "bpm",
+        (_, false) => "°C",
+        (_, true) => "°F",
+    };
+    assert_eq!((d["unit"].as_str(), d["label"].as_str()), (Some(unit), Some(unit)), "{d}");
+    let body = js(c, "return document.body.innerText").await;
+    let body = body.as_str().unwrap();
+    assert!(!body.contains("Cel") && !body.contains("/min"), "no UCUM code on the page:\n{body}");
+    expected.len()
+}
+
+/// A third person (metric units: an en-GB browser) with a year of hourly heart rate and a daily
+/// body temperature reads the trends card in every view.
+async fn trends(admin: &tokio_postgres::Client, base: &str, c: &Client) {
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let (email, pw) = (format!("cyd.{run}@example.com"), "cyd's long password");
+    let id: uuid::Uuid = admin.query_one("SELECT auth.sign_up($1, $2)", &[&email, &pw]).await.unwrap().get(0);
+    // Whole beats per minute and temperatures of three decimals away from .x5: no average sits
+    // on a rounding half (SQL and the page both round half away from zero, but from slightly
+    // different decimal forms of a double).
+    admin
+        .execute(
+            &format!(
+                "INSERT INTO {TABLE} (user_id, kind, value, unit, recorded_at, source)
+                 SELECT $1::uuid, 'heart_rate',
+                        -- awake from 6 to 22 local time, a little slower in summer, some noise
+                        round(60 + 14 * greatest(0, sin(pi() * (extract(hour FROM t AT TIME ZONE '{BROWSER_TZ}') - 6) / 16))
+                              + 3 * cos(2 * pi() * h / 8766) + h * 37 % 11),
+                        '/min', t, 'seed'
+                   FROM generate_series(0, 365 * 24) h, LATERAL (SELECT date_trunc('hour', now()) - h * interval '1 hour') x(t)
+                 UNION ALL
+                 SELECT $1::uuid, 'body_temperature', 36.113 + (d * 7 % 11) * 0.09, 'Cel',
+                        date_trunc('hour', now()) - d * interval '1 day' - interval '20 minutes', 'seed'
+                   FROM generate_series(0, 365) d"
+            ),
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let me = Wearable::sign_in(&email, pw).await;
+    let secs = Duration::from_secs;
+
+    c.goto(base).await.unwrap();
+    must(c, SIGNED_OUT, secs(10), "the sign-in form").await;
+    fill(c, "#email", &email).await;
+    fill(c, "#password", pw).await;
+    click(c, "#sign-in").await;
+    must(c, SIGNED_IN, secs(10), "C signed in").await;
+    assert_eq!(js(c, "return navigator.language").await, json!("en-GB"));
+    assert_eq!(js(c, "return document.getElementById('units').value").await, json!("metric"), "en-GB: metric");
+    let kinds = js(c, "return [...document.querySelectorAll('#trend-kind option')].map(o => o.value).sort()").await;
+    assert_eq!(kinds, json!(["body_temperature", "heart_rate"]), "the kinds C has samples of");
+
+    // The conversions and rounding, as the page's own module does them.
+    let unit_checks = c
+        .execute_async(
+            "import('/units.js').then(u => { \
+               const temp = {unit: 'Cel', display_unit: '°C', display_precision: 1}; \
+               const kg = {unit: 'kg', display_unit: 'kg', display_precision: 1}; \
+               const steps = {unit: '{steps}', display_unit: null, display_precision: 0}; \
+               arguments[0]([u.defaultSystem('en-US'), u.defaultSystem('en-GB'), u.defaultSystem('de'), \
+                 u.show(37, u.presentation(temp, 'us'), 'en-US'), u.show(36.65, u.presentation(temp, 'metric'), 'en-US'), \
+                 u.show(70, u.presentation(kg, 'us'), 'en-US'), u.show(70, u.presentation(kg, 'metric'), 'en-US'), \
+                 u.show(12345, u.presentation(steps, 'us'), 'en-US'), u.plainNumber(12345.5, 0), u.plainNumber(36.65, 1)]); })",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unit_checks,
+        json!(["us", "metric", "metric", "98.6 °F", "36.7 °C", "154.3 lb", "70.0 kg", "12,345 steps", "12346", "36.7"])
+    );
+
+    // Every view of heart rate; the month view is one point per local day of the last 30.
+    for view in ["hour", "day", "week", "year", "month"] {
+        let n = check_view(c, &me, "heart_rate", view, false).await;
+        println!("dashboard: {view} view of heart rate, {n} points");
+    }
+    let page_from = drawn(c).await["from"].as_i64().unwrap();
+    let month_from: i64 = admin
+        .query_one(
+            "SELECT (extract(epoch FROM (date_trunc('day', now() AT TIME ZONE $1) - interval '29 days') AT TIME ZONE $1) \
+                     * 1000)::int8",
+            &[&BROWSER_TZ],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(page_from, month_from, "the month view starts at local midnight 29 days ago");
+    assert_eq!(drawn(c).await["count"], json!(30), "a year of hourly samples: all 30 local days");
+    let latest = text_of(c, "#latest tr[data-kind=\"heart_rate\"]").await;
+    assert!(latest.contains(" bpm"), "{latest}");
+    c.execute("window.scrollTo(0, 0); return true", vec![]).await.unwrap();
+    screenshot(c, "dashboard-month.png").await;
+
+    assert_eq!(check_view(c, &me, "body_temperature", "month", false).await, 30);
+    let latest = text_of(c, "#latest tr[data-kind=\"body_temperature\"]").await;
+    assert!(latest.contains(" °C"), "{latest}");
+
+    // US units: °F, chosen once and kept in this browser (the one thing the page stores).
+    c.find(Locator::Css("#units")).await.unwrap().select_by_value("us").await.unwrap();
+    must(c, "document.getElementById('trend-chart').dataset.unit === '°F'", secs(5), "°F").await;
+    check_view(c, &me, "body_temperature", "month", true).await;
+    check_view(c, &me, "body_temperature", "year", true).await;
+    let latest = text_of(c, "#latest tr[data-kind=\"body_temperature\"]").await;
+    assert!(latest.contains(" °F"), "{latest}");
+    assert_eq!(js(c, "return [localStorage.length, localStorage.getItem('units')]").await, json!([1, "us"]));
+    screenshot(c, "dashboard-year-us.png").await;
+    c.refresh().await.unwrap();
+    must(c, SIGNED_IN, secs(10), "C after a reload").await;
+    must(
+        c,
+        "document.querySelector('#latest tr[data-kind=\"body_temperature\"]')?.textContent.includes('°F')",
+        secs(5),
+        "US units kept",
+    )
+    .await;
+
+    // Parameters the database refuses come back as the API's error, in its words.
+    let refused = c
+        .execute_async(
+            "Promise.all(['kind=pulse', 'kind=heart_rate&tz=Mars%2FOlympus', 'kind=heart_rate&bucket=year', \
+                          'kind=heart_rate&from=yesterday-ish'].map(q => \
+               fetch('/api/summary?' + q).then(r => r.json().then(j => [r.status, j.code, j.error])))) \
+             .then(arguments[0])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for r in refused.as_array().unwrap() {
+        assert_eq!((&r[0], &r[1]), (&json!(400), &json!("bad_request")), "{refused}");
+    }
+    assert!(refused[0][2].as_str().unwrap().contains("unknown kind"), "{refused}");
+    assert!(refused[1][2].as_str().unwrap().contains("time zone"), "{refused}");
 }

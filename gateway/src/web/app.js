@@ -4,15 +4,29 @@ import { call, ApiError } from './api.js';
 import { drawChart } from './chart.js';
 import { Live } from './live.js';
 import * as shares from './shares.js';
+import * as trends from './trends.js';
+import { defaultSystem, presentation, show as showValue } from './units.js';
 
 const $ = (id) => document.getElementById(id);
-const KIND_NAMES = { heart_rate: 'Heart rate', steps: 'Steps', oxygen_saturation: 'Oxygen saturation',
-  body_weight: 'Body weight', body_temperature: 'Body temperature', blood_glucose: 'Blood glucose' };
 
-const state = { table: '', heart: new Map(), latest: new Map() };
+const state = { table: '', heart: new Map(), latest: new Map(), kinds: new Map() };
 
-// UCUM annotations read better without braces: "{steps}" → "steps".
-const unitText = (unit) => unit.replace(/^\{(.*)\}$/, '$1');
+// Metric or US units: the person's choice, kept in this browser (the only thing the page stores,
+// and only once chosen); until then what the browser's language suggests (en-US: US).
+const SYSTEMS = ['metric', 'us'];
+const stored = localStorage.getItem('units');
+let system = SYSTEMS.includes(stored) ? stored : defaultSystem(navigator.language);
+
+// How a kind's values are shown; a kind the catalog does not know (yet) shows its code's unit as is.
+const presentationOf = (code, unit = '') => presentation(state.kinds.get(code) || { unit }, system);
+const valueText = (code, value, unit) => showValue(value, presentationOf(code, unit));
+const kindName = (code) => state.kinds.get(code)?.display || code;
+
+async function loadKinds() {
+  const { kinds } = await call('GET', '/api/kinds');
+  state.kinds = new Map(kinds.map((k) => [k.code, k]));
+  trends.setKinds(kinds);
+}
 
 function notice(text, kind = 'error') {
   const box = $('notice');
@@ -39,14 +53,14 @@ function signedOut(message) {
 }
 
 function redraw() {
-  drawChart($('hr-chart'), [...state.heart.values()]);
+  drawChart($('hr-chart'), [...state.heart.values()], (v) => valueText('heart_rate', v, '/min'));
   const body = $('latest').querySelector('tbody');
   body.replaceChildren();
   for (const s of [...state.latest.values()].sort((a, b) => a.kind.localeCompare(b.kind))) {
     const tr = document.createElement('tr');
     tr.dataset.kind = s.kind;
     tr.dataset.value = String(s.value);
-    for (const text of [KIND_NAMES[s.kind] || s.kind, `${s.value} ${unitText(s.unit)}`, new Date(s.at).toLocaleString()]) {
+    for (const text of [kindName(s.kind), valueText(s.kind, s.value, s.unit), new Date(s.at).toLocaleString()]) {
       const td = document.createElement('td');
       td.textContent = text;
       tr.append(td);
@@ -81,6 +95,7 @@ async function onChange(event) {
   try {
     if (event.op === 'DELETE') {
       await readSnapshot(); // the latest value of a kind may now be an older sample
+      await trends.load();
       return;
     }
     const ids = event.rows.map((r) => r.id).filter((id) => id !== undefined);
@@ -88,6 +103,9 @@ async function onChange(event) {
     const { samples } = await call('GET', `/api/samples?ids=${ids.join(',')}`);
     samples.forEach(remember);
     redraw();
+    const kinds = [...new Set(samples.map((s) => s.kind))];
+    if (kinds.some((k) => !trends.knows(k))) await loadKinds(); // a first sample of a kind
+    trends.changed(kinds);
   } catch (e) {
     if (e.status === 401) signedOut(e.message);
     else notice(e.message);
@@ -125,8 +143,9 @@ async function enter() {
   $('who-email').textContent = me.user.email || me.user.id;
   $('my-id').textContent = me.user.id;
   show('signed-in');
+  await loadKinds();
   await loadSnapshot();
-  await shares.load();
+  await Promise.all([trends.load(), shares.load()]);
 }
 
 async function start() {
@@ -174,7 +193,16 @@ $('sign-out').addEventListener('click', async () => {
   }
 });
 
-shares.init(notice);
+$('units').value = system;
+$('units').addEventListener('change', () => {
+  system = $('units').value;
+  localStorage.setItem('units', system);
+  redraw();
+  trends.load();
+});
+
+shares.init(notice, (s) => `${kindName(s.kind)}: ${valueText(s.kind, s.value, s.unit)}`);
+trends.init({ presentation: (code) => presentationOf(code), notice });
 // The last hour slides on: redraw each half minute even when nothing arrives.
 setInterval(() => { if (document.body.dataset.view === 'signed-in') redraw(); }, 30_000);
 start();

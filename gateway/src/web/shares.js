@@ -5,6 +5,7 @@ import { call } from './api.js';
 
 const $ = (id) => document.getElementById(id);
 let notice = () => {};
+let describeSample = (s) => `${s.kind}: ${s.value} ${s.unit}`;
 
 function item(tag, text, attrs = {}) {
   const node = document.createElement(tag);
@@ -74,7 +75,7 @@ async function view(owner) {
     const { samples } = await call('POST', '/api/shared', { owner });
     const box = $('shared-view');
     const list = item('ul', undefined, { class: 'list' });
-    for (const s of samples) list.append(item('li', `${s.kind}: ${s.value} ${s.unit.replace(/^\{(.*)\}$/, '$1')} (${when(s.at)})`));
+    for (const s of samples) list.append(item('li', `${describeSample(s)} (${when(s.at)})`));
     if (!samples.length) list.append(item('li', 'Nothing shared in that window yet.'));
     box.replaceChildren(item('h3', 'Shared with you'), list);
   } catch (e) {
@@ -98,8 +99,10 @@ export async function load() {
   renderLog(log);
 }
 
-export function init(showNotice) {
+// describe(sample): "Heart rate: 72 bpm", as the rest of the page shows values.
+export function init(showNotice, describe) {
   notice = showNotice;
+  describeSample = describe;
   $('share-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const kinds = [...document.querySelectorAll('#share-form input[name=kind]:checked')].map((c) => c.value);
