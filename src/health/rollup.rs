@@ -25,6 +25,11 @@
 //! read checks this hour by hour and falls back to the plain aggregate when it fails, as it does
 //! for the partial hours at the ends of a [from, until) that does not start and end on the hour.
 //!
+//! Rollups hold every row of a user, so they answer only a caller who reads every row of its own:
+//! row level security off for it, or no policy applying to it but the owner policy of
+//! `enable_owner_rls` (and permissive ones, which only add rows). A restrictive policy, a custom
+//! owner policy, or a role the owner policy is not for, and the samples are read instead.
+//!
 //! Rollups are written by the extension owner from what the caller reads under RLS, only in a
 //! read-write READ COMMITTED transaction and under a per-(user, table, kind) advisory lock taken
 //! without waiting; otherwise (a read-only or REPEATABLE READ transaction, a hot standby, a
@@ -74,6 +79,11 @@ struct Feed {
     ids: bool,
     /// This transaction may write rollups.
     can_write: bool,
+    /// The caller reads every row of its own in the table: row level security is off for it, or
+    /// the only policies that apply to it are the owner policy `enable_owner_rls` makes (any
+    /// other permissive ones can only add rows; a restrictive one could hide some). Rollups hold
+    /// all of a user's rows, so they may answer only such a caller.
+    sees_all_own_rows: bool,
 }
 
 const FEED: &str = "\
@@ -83,8 +93,20 @@ SELECT c.oid, \
                   AND a.attname OPERATOR(pg_catalog.=) 'id' AND NOT a.attisdropped \
                   AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.int8'::pg_catalog.regtype), \
        pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'off' \
-         AND pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.=) 'read committed' \
-  FROM pg_catalog.pg_class c, \
+         AND pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.=) 'read committed', \
+       NOT c.relrowsecurity \
+         OR r.rolbypassrls \
+         OR (NOT c.relforcerowsecurity AND pg_catalog.pg_has_role($2, c.relowner, 'USAGE')) \
+         OR (EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid \
+                       AND p.polpermissive AND p.polcmd OPERATOR(pg_catalog.=) ANY ('{r,*}'::pg_catalog.char[]) \
+                       AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.=) '(( SELECT auth.uid() AS uid) = user_id)' \
+                       AND (p.polroles OPERATOR(pg_catalog.=) '{0}' OR EXISTS (SELECT 1 FROM pg_catalog.unnest(p.polroles) o \
+                                 WHERE pg_catalog.pg_has_role($2, o, 'USAGE')))) \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid \
+                       AND NOT p.polpermissive AND p.polcmd OPERATOR(pg_catalog.=) ANY ('{r,*}'::pg_catalog.char[]) \
+                       AND (p.polroles OPERATOR(pg_catalog.=) '{0}' OR EXISTS (SELECT 1 FROM pg_catalog.unnest(p.polroles) o \
+                                 WHERE pg_catalog.pg_has_role($2, o, 'USAGE'))))) \
+  FROM pg_catalog.pg_roles r, pg_catalog.pg_class c, \
        LATERAL (SELECT pg_catalog.count(*) AS n, \
                        pg_catalog.string_agg(g.oid::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) g.xmin::pg_catalog.text, ',' ORDER BY g.oid) AS triggers, \
                        pg_catalog.bit_or(g.tgtype::pg_catalog.int4) AS events \
@@ -93,14 +115,17 @@ SELECT c.oid, \
                    AND g.tgfoid OPERATOR(pg_catalog.=) 'health_rls.realtime_notify()'::pg_catalog.regprocedure \
                    AND g.tgenabled OPERATOR(pg_catalog.=) ANY ('{O,A}'::pg_catalog.char[])) t \
  WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND c.relkind OPERATOR(pg_catalog.=) 'r' \
+   AND r.oid OPERATOR(pg_catalog.=) $2 \
    AND t.events OPERATOR(pg_catalog.&) 28 OPERATOR(pg_catalog.=) 28";
 // 28 = TRIGGER_TYPE_INSERT | DELETE | UPDATE (4 | 8 | 16): the feed sees every row change.
 
 /// The feed of `table`, if it has a complete one (enabled realtime triggers for insert, update
-/// and delete on a plain table).
+/// and delete on a plain table), and what the caller may see of it.
 fn feed(table: &str) -> Option<Feed> {
     Spi::connect(|c| {
-        let rows = c.select(FEED, Some(1), &[table.into()])?;
+        // SAFETY: reads the role the session had before the SECURITY DEFINER switch.
+        let caller = unsafe { pg_sys::GetOuterUserId() };
+        let rows = c.select(FEED, Some(1), &[table.into(), caller.into()])?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -110,6 +135,7 @@ fn feed(table: &str) -> Option<Feed> {
             fingerprint: r.get::<String>(2)?.unwrap_or_default(),
             ids: r.get::<bool>(3)?.unwrap_or(false),
             can_write: r.get::<bool>(4)?.unwrap_or(false),
+            sees_all_own_rows: r.get::<bool>(5)?.unwrap_or(false),
         }))
     })
     .unwrap_or_else(|e| error::spi_failed("health.summary: reading the change feed's state", e))
@@ -122,7 +148,7 @@ pub fn summarise(table: &str, request: &Request, into: &mut Buckets) -> bool {
     let until = request.until.map(|t| t.into_inner());
     let Some((lo, hi)) = whole_hours(from, until) else { return false };
     let Some(feed) = feed(table) else { return false };
-    if !current(table, &feed, request) {
+    if !feed.sees_all_own_rows || !current(table, &feed, request) {
         return false;
     }
     let Some(hours) = read(&feed, request, lo, hi) else { return false };

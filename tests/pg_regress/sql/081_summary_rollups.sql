@@ -110,6 +110,17 @@ end $$;
 set local role authenticated;
 select pg_temp.differs('heart_rate', 'day', null, null, 'UTC') as differs_feed_on_again;
 select min from health.summary('heart_rate', 'day', '2026-03-28', '2026-03-29');
+-- Rollups hold all of a user's rows: a restrictive policy that hides some of the caller's own
+-- rows from it means the samples are read, through that policy.
+reset role;
+create policy no_peaks on public.health_metrics as restrictive for select to authenticated using (value < 200);
+set local role authenticated;
+select pg_temp.differs('heart_rate', 'day', null, null, 'UTC') as differs_restrictive;
+select max(max) as highest_seen from health.summary('heart_rate', 'day');
+reset role;
+drop policy no_peaks on public.health_metrics;
+set local role authenticated;
+select max(max) as highest_seen from health.summary('heart_rate', 'day');
 -- TRUNCATE logs nothing in the feed but gives the table a new file: nothing stale is read.
 reset role;
 truncate public.health_metrics;
