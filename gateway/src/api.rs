@@ -22,10 +22,11 @@ fn body_json(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|_| ApiError::BadRequest("The request body is not JSON.".into()))
 }
 
-fn user_id(v: &Value, what: &str) -> Result<String, ApiError> {
+/// A user, share or invitation id, checked before it reaches SQL so the answer names what was wrong.
+fn uuid_of(v: &Value, what: &str) -> Result<String, ApiError> {
     let text = v.as_str().unwrap_or_default().trim();
     uuid::Uuid::parse_str(text).map(|u| u.to_string()).map_err(|_| {
-        ApiError::BadRequest(format!("{what} is not a user id (it looks like 8-4-4-4-12 hexadecimal digits)."))
+        ApiError::BadRequest(format!("{what} is not an id (one looks like 8-4-4-4-12 hexadecimal digits)."))
     })
 }
 
@@ -199,11 +200,12 @@ pub async fn shares(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Result
     Ok(json_response(StatusCode::OK, &json!({"shares": rows.iter().map(|r| r.get::<_, Value>(0)).collect::<Vec<_>>()})))
 }
 
-/// `{"grantee": uuid, "kinds": [..], "expires_in_days": n?}` → a new share.
+/// `{"grantee": uuid, "kinds": [..], "expires_in_days": n?}` → a new share, by user id: for API
+/// clients that already know it; the page shares by email (`invite`).
 pub async fn share(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let token = token(&headers)?;
     let v = body_json(&body)?;
-    let grantee = user_id(&v["grantee"], "The person's id")?;
+    let grantee = uuid_of(&v["grantee"], "The person's id")?;
     let kinds: Vec<String> = v["kinds"]
         .as_array()
         .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
@@ -223,7 +225,7 @@ pub async fn share(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Byte
 
 pub async fn revoke(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let token = token(&headers)?;
-    let id = user_id(&body_json(&body)?["id"], "The share id")?;
+    let id = uuid_of(&body_json(&body)?["id"], "The share id")?;
     let mut conn = g.db.conn().await?;
     let tx = as_user(&mut conn, &token).await?;
     tx.execute("SELECT health.revoke_share($1::text::uuid)", &[&id]).await?;
@@ -257,7 +259,7 @@ pub async fn access_log(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Re
 /// recorded in the owner's access log, so it changes state.
 pub async fn shared(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     let token = token(&headers)?;
-    let owner = user_id(&body_json(&body)?["owner"], "The owner's id")?;
+    let owner = uuid_of(&body_json(&body)?["owner"], "The owner's id")?;
     let mut conn = g.db.conn().await?;
     let tx = as_user(&mut conn, &token).await?;
     let rows = tx
@@ -271,4 +273,117 @@ pub async fn shared(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Byt
         .await?;
     tx.commit().await?;
     Ok(json_response(StatusCode::OK, &json!({"samples": rows.iter().map(sample).collect::<Vec<_>>()})))
+}
+
+/// A timestamp the caller may leave out: absent, null or "" mean none (the database reads the
+/// text, so a time it cannot read is its 22007, a 400 in its words).
+fn optional_time(v: &Value) -> Option<String> {
+    v.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// The invitations the caller sent and those addressed to its own address (health.invitations):
+/// `email` is the invitee's on a sent one and the inviter's on a received one; times in ms.
+pub async fn invitations(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let ms = |c: &str| format!("(extract(epoch FROM {c}) * 1000)::int8");
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT id::text, direction, email, kinds, {}, {}, {}, {}, {}, status, share_id::text \
+                   FROM health.invitations() ORDER BY created_at DESC",
+                ms("data_from"),
+                ms("data_until"),
+                ms("expires_at"),
+                ms("created_at"),
+                ms("valid_until")
+            ),
+            &[],
+        )
+        .await?;
+    tx.commit().await?;
+    let time = |r: &tokio_postgres::Row, i| r.get::<_, Option<i64>>(i);
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({"id": r.get::<_, String>(0), "direction": r.get::<_, String>(1), "email": r.get::<_, String>(2),
+                   "kinds": r.get::<_, Vec<String>>(3), "data_from": time(r, 4), "data_until": time(r, 5),
+                   "expires_at": time(r, 6), "created_at": time(r, 7), "valid_until": time(r, 8),
+                   "status": r.get::<_, String>(9), "share_id": r.get::<_, Option<String>>(10)})
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"invitations": list})))
+}
+
+/// `{"email", "kinds": [..], "data_from"?, "data_until"?, "expires_at"? (ISO 8601) or
+/// "expires_in_days"?}` → the invitation's id. health.invite answers alike whether or not the
+/// address has an account, and so does this: the id and nothing about the invitee.
+pub async fn invite(State(g): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let v = body_json(&body)?;
+    let email = v["email"].as_str().unwrap_or_default().to_string();
+    let kinds: Vec<String> = v["kinds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let (from, until, expires) =
+        (optional_time(&v["data_from"]), optional_time(&v["data_until"]), optional_time(&v["expires_at"]));
+    let days: Option<i32> = v["expires_in_days"].as_i64().and_then(|d| i32::try_from(d).ok());
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let row = tx
+        .query_one(
+            "SELECT health.invite($1, $2::text[], $3::text::timestamptz, $4::text::timestamptz, \
+                    coalesce($5::text::timestamptz, now() + make_interval(days => $6::int4)))::text",
+            &[&email, &kinds, &from, &until, &expires, &days],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"invitation": row.get::<_, String>(0)})))
+}
+
+/// `{"id"}`: accept (→ the share's id), decline or revoke one invitation. The database decides
+/// who may: one 42501 (403) for any invitation not pending for the caller, 42704 (404) for a
+/// revoke of one that is not the caller's to withdraw.
+pub async fn accept_invitation(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let id = uuid_of(&body_json(&body)?["id"], "The invitation id")?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    let row = tx.query_one("SELECT health.accept_invitation($1::text::uuid)::text", &[&id]).await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"accepted": id, "share": row.get::<_, String>(0)})))
+}
+
+pub async fn decline_invitation(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let id = uuid_of(&body_json(&body)?["id"], "The invitation id")?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    tx.execute("SELECT health.decline_invitation($1::text::uuid)", &[&id]).await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"declined": id})))
+}
+
+pub async fn revoke_invitation(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let token = token(&headers)?;
+    let id = uuid_of(&body_json(&body)?["id"], "The invitation id")?;
+    let mut conn = g.db.conn().await?;
+    let tx = as_user(&mut conn, &token).await?;
+    tx.execute("SELECT health.revoke_invitation($1::text::uuid)", &[&id]).await?;
+    tx.commit().await?;
+    Ok(json_response(StatusCode::OK, &json!({"revoked": id})))
 }

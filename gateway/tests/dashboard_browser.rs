@@ -2,7 +2,9 @@
 //! (WebDriver). Two people sign up in two browser sessions; a wearable writes for one of them;
 //! the point appears on that person's chart within 2 s and never on the other's; it is still
 //! there after a reload; a sample written while the network is cut arrives after it comes back
-//! (the change feed's catch-up); sharing, the access log and revoking work from the page;
+//! (the change feed's catch-up); sharing by email works from the page (an invitation to an
+//! address with an account and one without, answered alike; accepted in the other session, read,
+//! revoked), and so does the access log;
 //! signing out ends the stream at the gateway, and a session ended elsewhere shows in words.
 //! A third person with a year of data reads the trends card: each view draws exactly the buckets
 //! health.summary returns for the same range and zone, with the values rounded as SQL rounds
@@ -128,6 +130,15 @@ const SIGNED_OUT: &str = "document.body.dataset.view === 'signed-out'";
 
 fn point(value: i64) -> String {
     format!("document.querySelector('#hr-chart circle.point[data-value=\"{value}\"]') !== null")
+}
+
+/// An invitation in one of the sharing panel's lists (`invitations-sent` / `-received`), naming
+/// `email`, with `status`.
+fn invitation(list: &str, email: &str, status: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#{list} li')].some(li => li.dataset.status === '{status}' \
+         && li.textContent.includes('{email}'))"
+    )
 }
 
 /// A wearable: its own session (start_session) and health.ingest as its user.
@@ -324,6 +335,12 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(dir.join(name), png).unwrap();
 }
 
+/// A screenshot of the sharing panel (scrolled to its top).
+async fn screenshot_sharing(c: &Client, name: &str) {
+    js(c, "document.getElementById('shares-title').closest('section').scrollIntoView(); return true").await;
+    screenshot(c, name).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_in_a_real_browser() {
     let admin = connect().await;
@@ -367,8 +384,8 @@ async fn scenario(
     b: &Client,
 ) {
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    let (a_email, b_email) = (format!("ada.{run}@example.com"), format!("bob.{run}@example.com"));
-    let (a_pw, b_pw) = ("ada's long password", "bob's long password");
+    let (a_email, b_email) = (format!("ada.{run}@example.com"), format!("grace.{run}@example.com"));
+    let (a_pw, b_pw) = ("ada's long password", "grace's long password");
     let secs = Duration::from_secs;
 
     // B first meets the errors, in words: a password the database's rules refuse, then a
@@ -455,19 +472,63 @@ async fn scenario(
     println!("dashboard: caught up {took:?} after the network came back");
     must(a, SIGNED_IN, secs(5), "the stream is open again").await;
 
-    // Sharing: A shares steps (not heart rate) with B, by B's id as B's page shows it.
-    let b_id = text_of(b, "#my-id").await;
-    fill(a, "#grantee", &b_id).await;
-    click(a, "#share-form input[value=heart_rate]").await; // checked by default: uncheck
-    click(a, "#share-form input[value=steps]").await;
-    click(a, "#share").await;
-    must(
+    // Sharing by email: A (Ada) invites B (Grace, who has an account) to read steps, not heart
+    // rate, and invites an address nobody signed up with; the page answers both in the same
+    // words (whether an address has an account is not the inviter's to learn).
+    let nobody = format!("nobody.{run}@example.com");
+    click(a, "#invite-form input[value=heart_rate]").await; // checked by default: uncheck
+    click(a, "#invite-form input[value=steps]").await;
+    fill(a, "#invitee", &a_email).await;
+    click(a, "#invite").await;
+    must(a, "document.getElementById('notice').textContent.includes('yourself')", secs(5), "refused in words").await;
+    let mut answers = Vec::new();
+    for email in [&b_email, &nobody] {
+        fill(a, "#invitee", email).await;
+        click(a, "#invite").await;
+        let answered = format!("document.getElementById('notice').textContent.includes('{email}')");
+        must(a, &answered, secs(5), "the invitation's answer").await;
+        must(a, &invitation("invitations-sent", email, "pending"), secs(5), "listed as pending").await;
+        assert_eq!(js(a, "return document.getElementById('notice').dataset.kind").await, json!("info"));
+        answers.push(text_of(a, "#notice").await.replace(email.as_str(), "<address>"));
+    }
+    assert_eq!(
+        answers, ["Invitation sent to <address> — they will see it when they sign in with that address."; 2],
+        "the same answer with and without an account"
+    );
+    // The API's answers to what the database refuses: its words, with the status that fits.
+    let b_invitation = js(
         a,
-        "document.querySelector('#shares-given li[data-state=\"active\"]')?.textContent.includes('steps')",
-        secs(5),
-        "share listed",
+        &format!("return [...document.querySelectorAll('#invitations-sent li')].find(li => li.textContent.includes('{b_email}')).dataset.invitationId"),
     )
     .await;
+    let refused = a
+        .execute_async(
+            "const post = (path, body) => fetch(path, {method: 'POST', body: JSON.stringify(body), \
+               headers: {'Content-Type': 'application/json', 'X-Requested-With': 'health-rls'}}) \
+               .then(r => r.json().then(j => [r.status, j.code, j.error])); \
+             Promise.all([post('/api/invitations', {email: 'not an address', kinds: ['steps']}), \
+                          post('/api/invitations/accept', {id: arguments[0]}), \
+                          post('/api/invitations/decline', {id: arguments[0]}), \
+                          post('/api/invitations/revoke', {id: '00000000-0000-4000-8000-000000000000'})]) \
+               .then(arguments[1])",
+            vec![b_invitation],
+        )
+        .await
+        .unwrap();
+    let statuses: Vec<(Value, Value)> =
+        refused.as_array().unwrap().iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    assert_eq!(
+        statuses,
+        [
+            (json!(400), json!("bad_request")),
+            (json!(403), json!("forbidden")),
+            (json!(403), json!("forbidden")),
+            (json!(404), json!("not_found"))
+        ],
+        "another's invitation cannot be accepted or declined, nor an unknown one revoked: {refused}"
+    );
+    assert!(refused[0][2].as_str().unwrap().contains("email address"), "{refused}");
+
     b.refresh().await.unwrap();
     must(b, SIGNED_IN, secs(10), "B reloaded").await;
     // B's fresh snapshot (read as B) holds B's sample only, now that A has plenty.
@@ -475,36 +536,75 @@ async fn scenario(
     assert_eq!(js(b, "return document.getElementById('hr-chart').dataset.count").await, json!("1"));
     assert_eq!(js(b, "return document.querySelectorAll('#latest tbody tr').length").await, json!(1));
     assert_eq!(js(b, "return document.body.innerText.includes('4,321')").await, json!(false));
-    must(
-        b,
-        "document.querySelector('#shares-received li[data-state=\"active\"] button') !== null",
-        secs(5),
-        "received",
-    )
-    .await;
-    click(b, "#shares-received li[data-state=\"active\"] button").await;
-    must(
-        b,
-        "document.getElementById('shared-view').textContent.includes('Step count: 4,321 steps')",
-        secs(5),
-        "B reads the share",
-    )
-    .await;
+    must(b, &invitation("invitations-received", &a_email, "pending"), secs(5), "B sees A's invitation").await;
+    let offered = text_of(b, "#invitations-received li[data-status=\"pending\"]").await;
+    assert!(offered.contains("Step count") && !offered.contains("Heart rate"), "{offered}");
     assert_eq!(
-        js(b, "return document.getElementById('shared-view').textContent.includes('Heart rate')").await,
-        json!(false)
+        js(b, "return document.querySelectorAll('#invitations-received li[data-status]').length").await,
+        json!(1)
     );
+    screenshot_sharing(b, "dashboard-b.png").await;
+    click(b, "#invitations-received li[data-status=\"pending\"] button").await; // Accept
+    must(b, &invitation("invitations-received", &a_email, "accepted"), secs(5), "accepted").await;
+    let share_from_a = format!(
+        "document.querySelector('#shares-received li[data-state=\"active\"]')?.textContent.includes('{a_email}')"
+    );
+    must(b, &share_from_a, secs(5), "the share, named by A's address").await;
+    click(b, "#shares-received li[data-state=\"active\"] button").await;
+    must(b, "document.querySelector('#shared-view li[data-kind]') !== null", secs(5), "B reads the share").await;
+    let shown = js(
+        b,
+        "return [...document.querySelectorAll('#shared-view li[data-kind]')].map(li => [li.dataset.kind, li.dataset.value])",
+    )
+    .await;
+    let a_id: uuid::Uuid =
+        admin.query_one("SELECT id FROM auth.users WHERE email = $1", &[&a_email]).await.unwrap().get(0);
+    b_watch.db.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    b_watch.db.query_one("SELECT auth.authenticate($1)", &[&b_watch.token]).await.unwrap();
+    let rows = b_watch
+        .db
+        .query(
+            "SELECT DISTINCT ON (kind) kind, value::text FROM health.shared_samples($1) ORDER BY kind, recorded_at DESC",
+            &[&a_id],
+        )
+        .await
+        .unwrap();
+    b_watch.db.batch_execute("COMMIT").await.unwrap();
+    let expected: Vec<Value> = rows.iter().map(|r| json!([r.get::<_, String>(0), r.get::<_, String>(1)])).collect();
+    assert_eq!(shown, json!(expected), "B's page shows what health.shared_samples returns to B");
+    assert_eq!(expected, [json!(["steps", "4321"])], "steps only");
+    assert!(text_of(b, "#shared-view").await.contains("Step count: 4,321 steps"));
+
     a.refresh().await.unwrap();
     must(a, SIGNED_IN, secs(10), "A reloaded").await;
     let log = format!("document.querySelector('#access-log tbody').textContent.includes('{b_email}')");
     must(a, &log, secs(5), "A's access log names B").await;
-    screenshot(a, "dashboard-a.png").await;
-    screenshot(b, "dashboard-b.png").await;
-    click(a, "#shares-given li[data-state=\"active\"] button").await;
-    must(a, "document.querySelector('#shares-given li[data-state=\"revoked\"]') !== null", secs(5), "revoked").await;
+    must(a, &invitation("invitations-sent", &b_email, "accepted"), secs(5), "A sees it accepted").await;
+    must(a, &invitation("invitations-sent", &nobody, "pending"), secs(1), "the other still pending").await;
+    let share_to_b =
+        format!("document.querySelector('#shares-given li[data-state=\"active\"]')?.textContent.includes('{b_email}')");
+    must(a, &share_to_b, secs(1), "the share, named by B's address").await;
+    screenshot_sharing(a, "dashboard-a.png").await;
+    click(a, "#invitations-sent li[data-status=\"accepted\"] button").await; // Revoke
+    must(a, &invitation("invitations-sent", &b_email, "revoked"), secs(5), "revoked").await;
+    must(a, "document.querySelector('#shares-given li[data-state=\"revoked\"]') !== null", secs(5), "share ended")
+        .await;
     click(b, "#shares-received li[data-state=\"active\"] button").await; // B's list is from before
     must(b, "document.getElementById('notice').textContent.includes('no active share')", secs(5), "refused in words")
         .await;
+    must(b, &invitation("invitations-received", &a_email, "revoked"), secs(5), "B's list says revoked").await;
+    assert_eq!(js(b, "return document.getElementById('shared-view').textContent").await, json!(""));
+    assert_eq!(js(b, "return document.querySelector('#shares-received li[data-state=\"active\"]')").await, Value::Null);
+    let row = admin
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE g.email = $2 AND s.revoked_at IS NOT NULL) \
+               FROM health.shares s JOIN auth.users o ON o.id = s.owner_id JOIN auth.users g ON g.id = s.grantee_id \
+              WHERE o.email = $1",
+            &[&a_email, &b_email],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1, 1), "one share A → B, revoked");
 
     // A signs out. A second stream opened in A's page (which the page's sign-out does not
     // close) must be ended by the gateway when the database session is revoked.

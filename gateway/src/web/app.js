@@ -141,7 +141,6 @@ async function enter() {
   const me = await call('GET', '/api/me');
   state.table = me.table;
   $('who-email').textContent = me.user.email || me.user.id;
-  $('my-id').textContent = me.user.id;
   show('signed-in');
   await loadKinds();
   await loadSnapshot();
@@ -201,7 +200,7 @@ $('units').addEventListener('change', () => {
   trends.load();
 });
 
-shares.init(notice, (s) => `${kindName(s.kind)}: ${valueText(s.kind, s.value, s.unit)}`);
+shares.init(notice, { kindName, valueText: (s) => valueText(s.kind, s.value, s.unit) });
 trends.init({ presentation: (code) => presentationOf(code), notice });
 // The last hour slides on: redraw each half minute even when nothing arrives.
 setInterval(() => { if (document.body.dataset.view === 'signed-in') redraw(); }, 30_000);
