@@ -1,7 +1,7 @@
 //! What the page reads and changes, each request in its own transaction AS the signed-in user
 //! (db::as_user): owner-only RLS decides which rows come back, the sharing functions decide who
 //! may share, revoke and read. The gateway adds no filter of its own.
-use crate::db::{as_user, json_response, ApiError};
+use crate::db::{as_user, as_user_read_committed, json_response, ApiError};
 use crate::gateway::Gateway;
 use crate::relay;
 use crate::session::{cookie, ACCESS};
@@ -159,7 +159,7 @@ pub async fn summary(
     let param = |name: &str| q.get(name).map(String::as_str);
     let (bucket, tz) = (param("bucket").unwrap_or("day"), param("tz").unwrap_or("UTC"));
     let mut conn = g.db.conn().await?;
-    let tx = as_user(&mut conn, &token).await?;
+    let tx = as_user_read_committed(&mut conn, &token).await?;
     let rows = tx
         .query(
             "SELECT (extract(epoch FROM bucket_start) * 1000)::int8, n, min, avg, max, sum \

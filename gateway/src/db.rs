@@ -78,7 +78,21 @@ impl Db {
 /// the token is expired, forged or its session revoked). Repeatable read: a page's snapshot and
 /// the change-feed position it reports come from the same moment.
 pub async fn as_user<'a>(client: &'a mut Client, token: &str) -> Result<Transaction<'a>, ApiError> {
-    let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).start().await?;
+    as_user_in(client, token, IsolationLevel::RepeatableRead).await
+}
+
+/// `as_user` in a read committed transaction: for `health.summary`, which keeps its hourly
+/// rollups up to date only there (in repeatable read it reads the samples whenever they are behind).
+pub async fn as_user_read_committed<'a>(client: &'a mut Client, token: &str) -> Result<Transaction<'a>, ApiError> {
+    as_user_in(client, token, IsolationLevel::ReadCommitted).await
+}
+
+async fn as_user_in<'a>(
+    client: &'a mut Client,
+    token: &str,
+    isolation: IsolationLevel,
+) -> Result<Transaction<'a>, ApiError> {
+    let tx = client.build_transaction().isolation_level(isolation).start().await?;
     tx.batch_execute("SET LOCAL ROLE authenticated").await?;
     tx.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
     Ok(tx)

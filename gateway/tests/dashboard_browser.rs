@@ -799,6 +799,30 @@ async fn trends(admin: &tokio_postgres::Client, base: &str, c: &Client) {
         json!(["us", "metric", "metric", "98.6 °F", "36.7 °C", "154.3 lb", "70.0 kg", "12,345 steps", "12346", "36.7"])
     );
 
+    // The page's summaries run in read committed transactions, where health.summary keeps its
+    // hourly rollups: after the page alone has drawn a month of heart rate, they are current.
+    c.find(Locator::Css("#trend-kind")).await.unwrap().select_by_value("heart_rate").await.unwrap();
+    click(c, "#view-month").await;
+    must(
+        c,
+        "document.getElementById('trend-chart').dataset.view === 'month' \
+         && document.getElementById('trend-chart').dataset.kind === 'heart_rate'",
+        secs(10),
+        "the month view of heart rate",
+    )
+    .await;
+    let current: bool = admin
+        .query_one(
+            "SELECT coalesce((SELECT s.through_seq = k.last_seq FROM health_rls.summary_state s \
+                                JOIN health_rls.change_counters k USING (user_id) \
+                               WHERE s.user_id = $1 AND s.kind = 'heart_rate'), false)",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(current, "the page's summary built the hourly rollups of heart rate");
+
     // Every view of heart rate; the month view is one point per local day of the last 30.
     for view in ["hour", "day", "week", "year", "month"] {
         let n = check_view(c, &me, "heart_rate", view, false).await;
