@@ -11,8 +11,8 @@
 //! is already logged in `health_rls.changes` with a per-user seq that grows in commit order
 //! without gaps (src/realtime/changelog.rs). `health_rls.summary_state` records, per user, table
 //! and kind, the seq through which the rollups hold every change. At read time the changes after
-//! it say what to recompute: the hours of inserted rows (looked up by id), or everything after an
-//! update or delete. The rollups are used only while the feed is complete: the state also records
+//! it say what to recompute: the hours of inserted and deleted rows (their keys carry `kind` and
+//! `recorded_at`), or everything after an update. The rollups are used only while the feed is complete: the state also records
 //! the table's name, its file (TRUNCATE and VACUUM FULL change it) and its enabled realtime
 //! triggers with the transaction that last changed each (dropping, recreating, disabling and
 //! enabling them all show), and any difference means a full rebuild or, if the table has no
@@ -49,8 +49,8 @@ extension_sql_file!("../../sql/summary.sql", name = "summary_rollups", requires 
 /// multiples of it.
 const HOUR: i64 = 3_600_000_000;
 
-/// More new rows than this since the last build: rebuild everything rather than look them up.
-const MOST_IDS: i64 = 20_000;
+/// More changed hours than this since the last build: rebuild everything in one pass instead.
+const MOST_HOURS: usize = 2_000;
 
 pub fn floor_hour(t: i64) -> i64 {
     t.div_euclid(HOUR) * HOUR
@@ -75,8 +75,6 @@ struct Feed {
     relid: pg_sys::Oid,
     /// Name, file and enabled realtime triggers: what a complete feed was built against.
     fingerprint: String,
-    /// The table has a bigint `id` (its feed names inserted rows by it).
-    ids: bool,
     /// This transaction may write rollups.
     can_write: bool,
     /// The caller reads every row of its own in the table: row level security is off for it, or
@@ -89,9 +87,6 @@ struct Feed {
 const FEED: &str = "\
 SELECT c.oid, \
        pg_catalog.format('%s %s %s', c.oid::pg_catalog.regclass, c.relfilenode, t.triggers), \
-       EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid \
-                  AND a.attname OPERATOR(pg_catalog.=) 'id' AND NOT a.attisdropped \
-                  AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.int8'::pg_catalog.regtype), \
        pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'off' \
          AND pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.=) 'read committed', \
        NOT c.relrowsecurity \
@@ -133,9 +128,8 @@ fn feed(table: &str) -> Option<Feed> {
         Ok(Some(Feed {
             relid: r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
             fingerprint: r.get::<String>(2)?.unwrap_or_default(),
-            ids: r.get::<bool>(3)?.unwrap_or(false),
-            can_write: r.get::<bool>(4)?.unwrap_or(false),
-            sees_all_own_rows: r.get::<bool>(5)?.unwrap_or(false),
+            can_write: r.get::<bool>(3)?.unwrap_or(false),
+            sees_all_own_rows: r.get::<bool>(4)?.unwrap_or(false),
         }))
     })
     .unwrap_or_else(|e| error::spi_failed("health.summary: reading the change feed's state", e))
@@ -227,7 +221,7 @@ fn current(table: &str, feed: &Feed, request: &Request) -> bool {
     }
     let dirty = match &state.built {
         Some((through, fp)) if *fp == feed.fingerprint && *through <= state.last && *through >= state.pruned => {
-            changed_hours(table, feed, request, *through, state.last)
+            changed_hours(table, request, *through, state.last)
         }
         _ => None,
     };
@@ -245,57 +239,43 @@ fn try_lock(feed: &Feed, request: &Request) -> bool {
     .unwrap_or(false)
 }
 
-/// The UTC hours of `request.kind` that the table's changes in (through, last] touched, when all
-/// of them are inserts named by id; None when everything must be rebuilt.
-fn changed_hours(table: &str, feed: &Feed, request: &Request, through: i64, last: i64) -> Option<Vec<i64>> {
+/// The UTC hours of `request.kind` that the table's changes in (through, last] touched, read from
+/// the changes themselves: an insert's keys and a delete's tombstone carry the row's `kind` and
+/// `recorded_at` (the keys `create_metric_table` announces). None — rebuild everything — after an
+/// update (the feed names the row's new hour, not its old one), for changes without those keys,
+/// and for more hours than a rebuild would read.
+fn changed_hours(table: &str, request: &Request, through: i64, last: i64) -> Option<Vec<i64>> {
     if through == last {
         return Some(Vec::new());
     }
-    let (n, inserts, ids) = Spi::connect_mut(|c| {
+    let (incremental, hours) = Spi::connect_mut(|c| {
         let rows = c.update(
-            "SELECT pg_catalog.count(*), \
-                    pg_catalog.bool_and(op OPERATOR(pg_catalog.=) 'INSERT' \
-                        AND (keys OPERATOR(pg_catalog.->>) 'id') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'), \
-                    pg_catalog.array_agg((keys OPERATOR(pg_catalog.->>) 'id')::pg_catalog.int8) \
-                      FILTER (WHERE (keys OPERATOR(pg_catalog.->>) 'id') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$') \
+            "SELECT pg_catalog.bool_and(op OPERATOR(pg_catalog.=) ANY ('{INSERT,DELETE}'::pg_catalog.text[]) \
+                        AND (keys OPERATOR(pg_catalog.->>) 'kind') IS NOT NULL \
+                        AND (keys OPERATOR(pg_catalog.->>) 'recorded_at') IS NOT NULL \
+                        AND pg_catalog.isfinite((keys OPERATOR(pg_catalog.->>) 'recorded_at')::pg_catalog.timestamptz)), \
+                    pg_catalog.array_agg(DISTINCT pg_catalog.date_trunc('hour', \
+                        (keys OPERATOR(pg_catalog.->>) 'recorded_at')::pg_catalog.timestamptz, 'UTC')) \
+                      FILTER (WHERE (keys OPERATOR(pg_catalog.->>) 'kind') OPERATOR(pg_catalog.=) $5 \
+                                AND (keys OPERATOR(pg_catalog.->>) 'recorded_at') IS NOT NULL) \
                FROM health_rls.changes \
               WHERE user_id OPERATOR(pg_catalog.=) $1 AND seq OPERATOR(pg_catalog.>) $2 \
                 AND seq OPERATOR(pg_catalog.<=) $3 AND tbl OPERATOR(pg_catalog.=) $4",
             Some(1),
-            &[request.user.into(), through.into(), last.into(), table.into()],
+            &[request.user.into(), through.into(), last.into(), table.into(), request.kind.as_str().into()],
         )?;
         let r = rows.first();
+        // No change of this table at all: bool_and over no rows is NULL, and nothing is dirty.
         Ok::<_, pgrx::spi::Error>((
-            r.get::<i64>(1)?.unwrap_or(0),
-            r.get::<bool>(2)?.unwrap_or(true),
-            r.get::<Vec<i64>>(3)?.unwrap_or_default(),
+            r.get::<bool>(1)?.unwrap_or(true),
+            r.get::<Vec<TimestampWithTimeZone>>(2)?.unwrap_or_default(),
         ))
     })
     .unwrap_or_else(|e| error::spi_failed("health.summary: reading the change feed", e));
-    if n == 0 {
-        return Some(Vec::new());
-    }
-    if !inserts || !feed.ids || n > MOST_IDS {
+    if !incremental || hours.len() > MOST_HOURS {
         return None;
     }
-    let sql = format!(
-        "SELECT DISTINCT pg_catalog.date_trunc('hour', recorded_at, 'UTC') FROM {table} \
-          WHERE id OPERATOR(pg_catalog.=) ANY ($1) AND user_id OPERATOR(pg_catalog.=) $2 AND kind OPERATOR(pg_catalog.=) $3"
-    );
-    let hours = as_caller(|| {
-        Spi::connect_mut(|c| {
-            let rows = c.update(&sql, None, &[ids.into(), request.user.into(), request.kind.as_str().into()])?;
-            let mut hours = Vec::new();
-            for r in rows {
-                if let Some(h) = r.get::<TimestampWithTimeZone>(1)? {
-                    hours.push(h.into_inner());
-                }
-            }
-            Ok::<_, pgrx::spi::Error>(hours)
-        })
-    })
-    .unwrap_or_else(|e| error::spi_failed(&format!("health.summary: finding the hours of new rows in {table}"), e));
-    Some(hours)
+    Some(hours.into_iter().map(|h| h.into_inner()).collect())
 }
 
 /// Recompute the rollups of `dirty` hours (all of them when None) from what the caller reads.

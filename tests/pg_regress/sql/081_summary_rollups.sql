@@ -1,7 +1,7 @@
 -- health.summary reads hourly rollups (health_rls.summary_hours) kept from the change feed at
 -- read time: the numbers stay those of the GROUP BY a user would write after every kind of
--- change, only the hours new rows fall into are recomputed after inserts, everything after an
--- update or delete, and nothing is trusted when the feed may have missed a write.
+-- change, only the hours of inserted and deleted rows are recomputed, everything after an update,
+-- and nothing is trusted when the feed may have missed a write.
 begin;
 \i fixtures/setup.sql
 set local timezone = 'UTC';
@@ -61,12 +61,17 @@ insert into health_metrics (kind, value, unit, recorded_at) values
 select pg_temp.differs('heart_rate', 'day', '2026-03-28', null, 'Europe/Berlin') as differs_after_insert;
 select * from pg_temp.rollups();
 select max from health.summary('heart_rate', 'day', '2026-03-27', '2026-03-28');
--- An update (or a delete) rebuilds everything: the hand-made 299 is gone.
+-- A delete: only the hours of the deleted rows (their tombstones name kind and recorded_at) are
+-- recomputed; the hand-made 299 stays.
+delete from health_metrics where recorded_at >= '2026-03-30 00:00Z' and recorded_at < '2026-03-30 02:00Z';
+select pg_temp.differs('heart_rate', 'day', '2026-03-28', null, 'Europe/Berlin') as differs_after_delete;
+select * from pg_temp.rollups();
+select max from health.summary('heart_rate', 'day', '2026-03-27', '2026-03-28');
+-- An update rebuilds everything (the feed names the row's new hour, not the one it left): the
+-- hand-made 299 is gone.
 update health_metrics set value = 41 where recorded_at = '2026-03-29 12:00Z' and kind = 'heart_rate';
 select pg_temp.differs('heart_rate', 'day', null, null, 'Europe/Berlin') as differs_after_update;
 select max from health.summary('heart_rate', 'day', '2026-03-27', '2026-03-28');
-delete from health_metrics where recorded_at >= '2026-03-30 00:00Z' and recorded_at < '2026-03-30 02:00Z';
-select pg_temp.differs('heart_rate', 'day', null, null, 'Europe/Berlin') as differs_after_delete;
 select * from pg_temp.rollups();
 -- Ranges that do not start or end on the hour: the partial hours come from the samples.
 select pg_temp.differs('heart_rate', 'hour', '2026-03-28 10:01Z', '2026-03-28 13:43Z', 'UTC') as differs_partial_hours;
