@@ -388,3 +388,12 @@ VOLATILE SECURITY DEFINER
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'decline_invitation_wrapper';
 
+
+-- The change feed writes one row per statement and user (src/realtime/changelog.rs): its n rows
+-- take seqs seq … seq + n - 1 and keys holds the array of their keys when n > 1. The rows 0.2.0
+-- wrote are one change each. (Filled by an UPDATE rather than ADD COLUMN … DEFAULT 1, which
+-- would leave the table with a stored "missing value" a fresh install does not have.)
+ALTER TABLE health_rls.changes ADD COLUMN n integer;
+UPDATE health_rls.changes SET n = 1;
+ALTER TABLE health_rls.changes ALTER COLUMN n SET DEFAULT 1, ALTER COLUMN n SET NOT NULL,
+    ADD CONSTRAINT changes_n_check CHECK (n > 0);

@@ -28,8 +28,10 @@ CREATE TABLE health_rls.changes (
     seq     bigint NOT NULL,
     tbl     text NOT NULL,
     op      text NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE')),
-    keys    jsonb NOT NULL,          -- what the notification carried for the row (a tombstone for DELETE)
+    keys    jsonb NOT NULL,          -- what the notification carried for the row (a tombstone for DELETE);
+                                     -- for n > 1, the array of the n rows' keys
     at      timestamptz NOT NULL DEFAULT now(),
+    n       integer NOT NULL DEFAULT 1 CHECK (n > 0),  -- the statement's rows of this user: seqs seq … seq + n - 1
     PRIMARY KEY (user_id, seq)
 );
 CREATE INDEX changes_at_idx ON health_rls.changes (at);

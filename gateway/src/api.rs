@@ -49,7 +49,13 @@ pub async fn dashboard(State(g): State<Arc<Gateway>>, headers: HeaderMap) -> Res
     let token = token(&headers)?;
     let mut conn = g.db.conn().await?;
     let tx = as_user(&mut conn, &token).await?;
-    let after: i64 = tx.query_one("SELECT coalesce(max(seq), 0)::int8 FROM health_rls.changes", &[]).await?.get(0);
+    let after: i64 = tx
+        .query_one(
+            "SELECT coalesce((SELECT seq + n - 1 FROM health_rls.changes ORDER BY seq DESC LIMIT 1), 0)::int8",
+            &[],
+        )
+        .await?
+        .get(0);
     let heart = tx
         .query(
             &format!(

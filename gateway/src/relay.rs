@@ -260,7 +260,12 @@ impl Relay {
         let result = async {
             client.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await?;
             client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
-            let row = client.query_one("SELECT coalesce(max(seq), 0)::int8 FROM health_rls.changes", &[]).await?;
+            let row = client
+                .query_one(
+                    "SELECT coalesce((SELECT seq + n - 1 FROM health_rls.changes ORDER BY seq DESC LIMIT 1), 0)::int8",
+                    &[],
+                )
+                .await?;
             client.batch_execute("COMMIT").await?;
             Ok::<i64, tokio_postgres::Error>(row.get(0))
         }

@@ -136,38 +136,52 @@ pub struct FeedRow {
 /// Turns a run of messages into change feed rows, remembering relations as they are announced.
 #[derive(Default)]
 pub struct Decoder {
-    /// Relation id → the column positions of user_id, seq, tbl, op and keys, for the change feed.
-    feed: HashMap<u32, [usize; 5]>,
+    /// Relation id → the column positions of user_id, seq, tbl, op and keys, and of n (absent
+    /// before 0.3.0), for the change feed.
+    feed: HashMap<u32, ([usize; 5], Option<usize>)>,
 }
 
 impl Decoder {
-    pub fn row(&mut self, data: &[u8]) -> Option<FeedRow> {
-        match decode(data)? {
-            Message::Relation { id, schema, name, columns } => {
+    /// The changes one message carries: none, or one per seq of a feed row (a statement's row of
+    /// several, `n` > 1, holds the array of their keys).
+    pub fn rows(&mut self, data: &[u8]) -> Vec<FeedRow> {
+        match decode(data) {
+            Some(Message::Relation { id, schema, name, columns }) => {
                 let pos = |c: &str| columns.iter().position(|x| x == c);
                 if schema == "health_rls" && name == "changes" {
                     if let (Some(u), Some(s), Some(t), Some(o), Some(k)) =
                         (pos("user_id"), pos("seq"), pos("tbl"), pos("op"), pos("keys"))
                     {
-                        self.feed.insert(id, [u, s, t, o, k]);
+                        self.feed.insert(id, ([u, s, t, o, k], pos("n")));
                     }
                 } else {
                     self.feed.remove(&id);
                 }
-                None
+                Vec::new()
             }
-            Message::Insert { id, values } => {
-                let [u, s, t, o, k] = *self.feed.get(&id)?;
+            Some(Message::Insert { id, values }) => {
+                let Some(&([u, s, t, o, k], n)) = self.feed.get(&id) else { return Vec::new() };
                 let text = |i: usize| values.get(i).cloned().flatten();
-                Some(FeedRow {
-                    user_id: text(u)?,
-                    seq: text(s)?.parse().ok()?,
-                    tbl: text(t)?,
-                    op: text(o)?,
-                    keys: serde_json::from_str(&text(k)?).unwrap_or(Value::Null),
-                })
+                let (Some(user_id), Some(seq), Some(tbl), Some(op), Some(keys)) =
+                    (text(u), text(s).and_then(|v| v.parse::<i64>().ok()), text(t), text(o), text(k))
+                else {
+                    return Vec::new();
+                };
+                let n = n.and_then(text).and_then(|v| v.parse::<i64>().ok()).unwrap_or(1);
+                let keys: Value = serde_json::from_str(&keys).unwrap_or(Value::Null);
+                let each = match keys {
+                    Value::Array(items) if n > 1 => items,
+                    one => vec![one],
+                };
+                each.into_iter()
+                    .zip(0..)
+                    .map_while(|(keys, i)| {
+                        let seq = seq.checked_add(i)?;
+                        Some(FeedRow { user_id: user_id.clone(), seq, tbl: tbl.clone(), op: op.clone(), keys })
+                    })
+                    .collect()
             }
-            Message::Other => None,
+            Some(Message::Other) | None => Vec::new(),
         }
     }
 }
@@ -335,7 +349,7 @@ async fn poll(relay: &Weak<Relay>, source: &ReplicationSource) -> Result<(), tok
             snapshot.write(&client).await?;
             last_snapshot = Instant::now();
         }
-        let feed: Vec<FeedRow> = rows.iter().filter_map(|row| decoder.row(row.get::<_, &[u8]>(0))).collect();
+        let feed: Vec<FeedRow> = rows.iter().flat_map(|row| decoder.rows(row.get::<_, &[u8]>(0))).collect();
         for (user, payload) in payloads(&feed) {
             r.dispatch(&user, payload);
         }
@@ -397,15 +411,43 @@ mod tests {
     #[test]
     fn feed_rows_from_pgoutput_messages() {
         let mut d = Decoder::default();
-        assert_eq!(d.row(&row("u1", "1", "INSERT", 7)), None, "an insert before its relation is unknown");
-        assert_eq!(d.row(&relation(16400, "health_rls", "changes", COLS)), None);
-        assert_eq!(d.row(b"B\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\x02\0\0\0\x03"), None);
-        let r = d.row(&row("u1", "1", "INSERT", 7)).unwrap();
+        assert_eq!(d.rows(&row("u1", "1", "INSERT", 7)), vec![], "an insert before its relation is unknown");
+        assert_eq!(d.rows(&relation(16400, "health_rls", "changes", COLS)), vec![]);
+        assert_eq!(d.rows(b"B\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\x02\0\0\0\x03"), vec![]);
+        let r = d.rows(&row("u1", "1", "INSERT", 7)).remove(0);
         assert_eq!((r.user_id.as_str(), r.seq, r.op.as_str(), r.keys.clone()), ("u1", 1, "INSERT", json!({"id": 7})));
         // Another table's relation under the same id replaces it: its inserts are not the feed's.
-        d.row(&relation(16400, "public", "other", COLS));
-        assert_eq!(d.row(&row("u1", "2", "INSERT", 8)), None);
+        d.rows(&relation(16400, "public", "other", COLS));
+        assert_eq!(d.rows(&row("u1", "2", "INSERT", 8)), vec![]);
         assert_eq!(decode(&row("u1", "2", "INSERT", 8)[..9]), None, "cut short");
+    }
+
+    #[test]
+    fn a_statements_row_of_several_gives_one_change_per_seq() {
+        let mut d = Decoder::default();
+        let cols = &["user_id", "seq", "tbl", "op", "keys", "at", "n"];
+        d.rows(&relation(16401, "health_rls", "changes", cols));
+        let keys = r#"[{"id": 7}, {"id": 8}, {"id": 9}]"#;
+        let rows = d.rows(&insert(
+            16401,
+            &[
+                Some("u1"),
+                Some("5"),
+                Some("public.health_metrics"),
+                Some("INSERT"),
+                Some(keys),
+                Some("2026-12-05"),
+                Some("3"),
+            ],
+        ));
+        let got: Vec<(i64, Value)> = rows.iter().map(|r| (r.seq, r.keys.clone())).collect();
+        assert_eq!(got, vec![(5, json!({"id": 7})), (6, json!({"id": 8})), (7, json!({"id": 9}))]);
+        // One row (n = 1) is its keys, even when they are an array (a table's key could be one).
+        let one = d.rows(&insert(
+            16401,
+            &[Some("u1"), Some("8"), Some("public.t"), Some("DELETE"), Some("[1, 2]"), Some("2026-12-05"), Some("1")],
+        ));
+        assert_eq!(one.iter().map(|r| (r.seq, r.keys.clone())).collect::<Vec<_>>(), vec![(8, json!([1, 2]))]);
     }
 
     #[test]
@@ -430,11 +472,11 @@ mod tests {
         #[test]
         fn no_message_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut d = Decoder::default();
-            d.row(&relation(1, "health_rls", "changes", COLS));
-            let _ = d.row(&data);
+            d.rows(&relation(1, "health_rls", "changes", COLS));
+            let _ = d.rows(&data);
             let mut tagged = vec![b'I'];
             tagged.extend(&data);
-            let _ = d.row(&tagged);
+            let _ = d.rows(&tagged);
         }
     }
 }

@@ -197,7 +197,11 @@ mod health {
                 owner,
             ),
             "change_log": json_rows(
-                "SELECT seq, tbl, op, keys, at FROM health_rls.changes WHERE user_id OPERATOR(pg_catalog.=) $1 ORDER BY seq",
+                "SELECT c.seq OPERATOR(pg_catalog.+) e.o OPERATOR(pg_catalog.-) 1 AS seq, c.tbl, c.op, e.k AS keys, c.at \
+                   FROM health_rls.changes c, \
+                        LATERAL pg_catalog.jsonb_array_elements(CASE WHEN c.n OPERATOR(pg_catalog.=) 1 \
+                                  THEN pg_catalog.jsonb_build_array(c.keys) ELSE c.keys END) WITH ORDINALITY AS e(k, o) \
+                  WHERE c.user_id OPERATOR(pg_catalog.=) $1 ORDER BY c.seq, e.o",
                 owner,
             ),
             "rejected_samples": json_rows(

@@ -239,7 +239,8 @@ fn try_lock(feed: &Feed, request: &Request) -> bool {
     .unwrap_or(false)
 }
 
-/// The UTC hours of `request.kind` that the table's changes in (through, last] touched, read from
+/// The UTC hours of `request.kind` that the table's changes in (through, last] touched (`through`
+/// is a seq a statement's row ended at, so no row straddles it), read from
 /// the changes themselves: an insert's keys and a delete's tombstone carry the row's `kind` and
 /// `recorded_at` (the keys `create_metric_table` announces). None — rebuild everything — after an
 /// update (the feed names the row's new hour, not its old one), for changes without those keys,
@@ -250,17 +251,19 @@ fn changed_hours(table: &str, request: &Request, through: i64, last: i64) -> Opt
     }
     let (incremental, hours) = Spi::connect_mut(|c| {
         let rows = c.update(
-            "SELECT pg_catalog.bool_and(op OPERATOR(pg_catalog.=) ANY ('{INSERT,DELETE}'::pg_catalog.text[]) \
-                        AND (keys OPERATOR(pg_catalog.->>) 'kind') IS NOT NULL \
-                        AND (keys OPERATOR(pg_catalog.->>) 'recorded_at') IS NOT NULL \
-                        AND pg_catalog.isfinite((keys OPERATOR(pg_catalog.->>) 'recorded_at')::pg_catalog.timestamptz)), \
+            "SELECT pg_catalog.bool_and(c.op OPERATOR(pg_catalog.=) ANY ('{INSERT,DELETE}'::pg_catalog.text[]) \
+                        AND (e.k OPERATOR(pg_catalog.->>) 'kind') IS NOT NULL \
+                        AND (e.k OPERATOR(pg_catalog.->>) 'recorded_at') IS NOT NULL \
+                        AND pg_catalog.isfinite((e.k OPERATOR(pg_catalog.->>) 'recorded_at')::pg_catalog.timestamptz)), \
                     pg_catalog.array_agg(DISTINCT pg_catalog.date_trunc('hour', \
-                        (keys OPERATOR(pg_catalog.->>) 'recorded_at')::pg_catalog.timestamptz, 'UTC')) \
-                      FILTER (WHERE (keys OPERATOR(pg_catalog.->>) 'kind') OPERATOR(pg_catalog.=) $5 \
-                                AND (keys OPERATOR(pg_catalog.->>) 'recorded_at') IS NOT NULL) \
-               FROM health_rls.changes \
-              WHERE user_id OPERATOR(pg_catalog.=) $1 AND seq OPERATOR(pg_catalog.>) $2 \
-                AND seq OPERATOR(pg_catalog.<=) $3 AND tbl OPERATOR(pg_catalog.=) $4",
+                        (e.k OPERATOR(pg_catalog.->>) 'recorded_at')::pg_catalog.timestamptz, 'UTC')) \
+                      FILTER (WHERE (e.k OPERATOR(pg_catalog.->>) 'kind') OPERATOR(pg_catalog.=) $5 \
+                                AND (e.k OPERATOR(pg_catalog.->>) 'recorded_at') IS NOT NULL) \
+               FROM health_rls.changes c, \
+                    LATERAL pg_catalog.jsonb_array_elements(CASE WHEN c.n OPERATOR(pg_catalog.=) 1 \
+                              THEN pg_catalog.jsonb_build_array(c.keys) ELSE c.keys END) AS e(k) \
+              WHERE c.user_id OPERATOR(pg_catalog.=) $1 AND c.seq OPERATOR(pg_catalog.>) $2 \
+                AND c.seq OPERATOR(pg_catalog.<=) $3 AND c.tbl OPERATOR(pg_catalog.=) $4",
             Some(1),
             &[request.user.into(), through.into(), last.into(), table.into(), request.kind.as_str().into()],
         )?;

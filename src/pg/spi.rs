@@ -27,7 +27,6 @@ pub mod types {
     pub const UUID: PgOid = PgOid::BuiltIn(BuiltinOid::UUIDOID);
     pub const INT8: PgOid = PgOid::BuiltIn(BuiltinOid::INT8OID);
     pub const TEXT: PgOid = PgOid::BuiltIn(BuiltinOid::TEXTOID);
-    pub const TEXT_ARRAY: PgOid = PgOid::BuiltIn(BuiltinOid::TEXTARRAYOID);
 }
 
 /// A constant statement run on every call of a hot function or trigger: planned once per backend

@@ -34,6 +34,21 @@ pub fn needs_resync(after_seq: i64, pruned_through: i64) -> bool {
     after_seq < pruned_through
 }
 
+/// The changes after seq $2 of user $1, one per seq, at most $3: a statement's row of several
+/// (`n` > 1, `keys` an array) gives one change per element. The row holding seq $2 + 1 is the
+/// last one starting at or before it (rows of one user never overlap); from there the primary key
+/// is read in order, so the LIMIT stops the scan.
+pub const CHANGES_AFTER: &str = "\
+SELECT c.seq OPERATOR(pg_catalog.+) e.o OPERATOR(pg_catalog.-) 1, c.tbl, c.op, e.k, c.at \
+  FROM health_rls.changes c, \
+       LATERAL pg_catalog.jsonb_array_elements(CASE WHEN c.n OPERATOR(pg_catalog.=) 1 \
+                 THEN pg_catalog.jsonb_build_array(c.keys) ELSE c.keys END) WITH ORDINALITY AS e(k, o) \
+ WHERE c.user_id OPERATOR(pg_catalog.=) $1 \
+   AND c.seq OPERATOR(pg_catalog.>=) (SELECT COALESCE(pg_catalog.max(f.seq), 0) FROM health_rls.changes f \
+                         WHERE f.user_id OPERATOR(pg_catalog.=) $1 AND f.seq OPERATOR(pg_catalog.<=) ($2 OPERATOR(pg_catalog.+) 1)) \
+   AND c.seq OPERATOR(pg_catalog.+) e.o OPERATOR(pg_catalog.-) 1 OPERATOR(pg_catalog.>) $2 \
+ ORDER BY c.seq, e.o LIMIT $3";
+
 #[pg_extern(stable, security_definer)]
 fn changes_since(
     after_seq: i64,
@@ -66,23 +81,18 @@ fn changes_since(
         );
     }
     let rows: Vec<_> = Spi::connect(|c| {
-        c.select(
-            "SELECT seq, tbl, op, keys, at FROM health_rls.changes \
-              WHERE user_id OPERATOR(pg_catalog.=) $1 AND seq OPERATOR(pg_catalog.>) $2 ORDER BY seq LIMIT $3",
-            None,
-            &[to_pg(owner).into(), after_seq.into(), i64::from(max_rows).into()],
-        )
-        .unwrap_or_else(|e| error::spi_failed("health_rls.changes_since", e))
-        .filter_map(|r| {
-            Some((
-                r.get::<i64>(1).ok().flatten()?,
-                r.get::<String>(2).ok().flatten()?,
-                r.get::<String>(3).ok().flatten()?,
-                r.get::<JsonB>(4).ok().flatten()?,
-                r.get::<TimestampWithTimeZone>(5).ok().flatten()?,
-            ))
-        })
-        .collect()
+        c.select(CHANGES_AFTER, None, &[to_pg(owner).into(), after_seq.into(), i64::from(max_rows).into()])
+            .unwrap_or_else(|e| error::spi_failed("health_rls.changes_since", e))
+            .filter_map(|r| {
+                Some((
+                    r.get::<i64>(1).ok().flatten()?,
+                    r.get::<String>(2).ok().flatten()?,
+                    r.get::<String>(3).ok().flatten()?,
+                    r.get::<JsonB>(4).ok().flatten()?,
+                    r.get::<TimestampWithTimeZone>(5).ok().flatten()?,
+                ))
+            })
+            .collect()
     });
     TableIterator::new(rows)
 }
@@ -95,11 +105,11 @@ fn prune_changes() -> i64 {
         c.update(
             "WITH d AS (DELETE FROM health_rls.changes \
                          WHERE at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) \
-                         RETURNING user_id, seq), \
-                  m AS (SELECT user_id, pg_catalog.max(seq) AS s FROM d GROUP BY user_id), \
+                         RETURNING user_id, seq, n), \
+                  m AS (SELECT user_id, pg_catalog.max(seq OPERATOR(pg_catalog.+) n OPERATOR(pg_catalog.-) 1) AS s FROM d GROUP BY user_id), \
                   u AS (UPDATE health_rls.change_counters k SET pruned_through = GREATEST(k.pruned_through, m.s) \
                           FROM m WHERE k.user_id OPERATOR(pg_catalog.=) m.user_id) \
-             SELECT pg_catalog.count(*) FROM d",
+             SELECT COALESCE(pg_catalog.sum(n), 0)::pg_catalog.int8 FROM d",
             None,
             &[f64::from(CHANGES_RETENTION.get()).into()],
         )

@@ -14,7 +14,7 @@ select count(*) as written from health.ingest('health_metrics', '[
   {"kind": "heart_rate", "value": 62, "unit": "/min", "recorded_at": "2026-11-24T08:01:00Z"}]');
 select count(*) as written from health.ingest('health_metrics', '[{"kind": "heart_rate", "value": 65, "unit": "/min", "recorded_at": "2026-11-24T08:00:00Z", "sync_id": "a", "sync_version": 2}]');
 select count(*) as written from health.ingest('health_metrics', '[{"deleted": true, "sync_id": "a"}]');
--- One row per announced change, seqs 1.. without gaps, deletes carry the same keys (tombstones).
+-- One change per announced row, seqs 1.. without gaps, deletes carry the same keys (tombstones).
 select seq, tbl, op, keys - 'id' as keys from health_rls.changes_since(0) order by seq;
 select seq from health_rls.changes_since(2, 1) as page;
 -- bob: his own feed starts at 1 and never shows alice's changes (function and table alike).
@@ -23,6 +23,16 @@ select count(*) as bob_sees_in_feed from health_rls.changes_since(0);
 select count(*) as bob_sees_in_table from health_rls.changes;
 select count(*) as written from health.ingest('health_metrics', '[{"kind": "steps", "value": 10, "unit": "{steps}", "recorded_at": "2026-11-24T08:00:00Z"}]');
 select seq, op from health_rls.changes_since(0);
+-- One statement's rows of one user are one row of the table (n of them, their keys as an array),
+-- and changes_since still gives one change per seq, from any cursor, a page at a time.
+insert into health_metrics (kind, value, unit, recorded_at) values
+  ('steps', 11, '{steps}', '2026-11-24T09:00:00Z'), ('steps', 12, '{steps}', '2026-11-24T09:01:00Z'),
+  ('steps', 13, '{steps}', '2026-11-24T09:02:00Z');
+select seq, n, jsonb_typeof(keys) as keys from health_rls.changes order by seq;
+select seq, keys->>'recorded_at' as recorded_at from health_rls.changes_since(2) order by seq;
+select seq from health_rls.changes_since(1, 2) as page;
+select seq from health_rls.changes_since(3, 2) as next_page;
+select seq from health_rls.changes_since(4) as nothing_after_the_last;
 -- Bad arguments.
 select pg_temp.try($$select * from health_rls.changes_since(-1)$$) as negative_cursor,
        pg_temp.try($$select * from health_rls.changes_since(0, 0)$$) as empty_page;
