@@ -357,13 +357,9 @@ pub async fn accept_invitation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let token = token(&headers)?;
-    let id = uuid_of(&body_json(&body)?["id"], "The invitation id")?;
-    let mut conn = g.db.conn().await?;
-    let tx = as_user(&mut conn, &token).await?;
-    let row = tx.query_one("SELECT health.accept_invitation($1::text::uuid)::text", &[&id]).await?;
-    tx.commit().await?;
-    Ok(json_response(StatusCode::OK, &json!({"accepted": id, "share": row.get::<_, String>(0)})))
+    let (id, share) =
+        on_invitation(&g, &headers, &body, "SELECT health.accept_invitation($1::text::uuid)::text").await?;
+    Ok(json_response(StatusCode::OK, &json!({"accepted": id, "share": share})))
 }
 
 pub async fn decline_invitation(
@@ -371,12 +367,7 @@ pub async fn decline_invitation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let token = token(&headers)?;
-    let id = uuid_of(&body_json(&body)?["id"], "The invitation id")?;
-    let mut conn = g.db.conn().await?;
-    let tx = as_user(&mut conn, &token).await?;
-    tx.execute("SELECT health.decline_invitation($1::text::uuid)", &[&id]).await?;
-    tx.commit().await?;
+    let (id, _) = on_invitation(&g, &headers, &body, "SELECT health.decline_invitation($1::text::uuid)::text").await?;
     Ok(json_response(StatusCode::OK, &json!({"declined": id})))
 }
 
@@ -385,11 +376,22 @@ pub async fn revoke_invitation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let token = token(&headers)?;
-    let id = uuid_of(&body_json(&body)?["id"], "The invitation id")?;
+    let (id, _) = on_invitation(&g, &headers, &body, "SELECT health.revoke_invitation($1::text::uuid)::text").await?;
+    Ok(json_response(StatusCode::OK, &json!({"revoked": id})))
+}
+
+/// Runs `sql` ($1: the body's invitation id) as the caller; returns the id and what `sql` returned.
+async fn on_invitation(
+    g: &Gateway,
+    headers: &HeaderMap,
+    body: &Bytes,
+    sql: &str,
+) -> Result<(String, Option<String>), ApiError> {
+    let token = token(headers)?;
+    let id = uuid_of(&body_json(body)?["id"], "The invitation id")?;
     let mut conn = g.db.conn().await?;
     let tx = as_user(&mut conn, &token).await?;
-    tx.execute("SELECT health.revoke_invitation($1::text::uuid)", &[&id]).await?;
+    let row = tx.query_one(sql, &[&id]).await?;
     tx.commit().await?;
-    Ok(json_response(StatusCode::OK, &json!({"revoked": id})))
+    Ok((id, row.get(0)))
 }

@@ -131,8 +131,7 @@ mod health {
         Spi::connect_mut(|c| {
             c.update(
                 "INSERT INTO health.invitations (id, owner_id, email, kinds, data_from, data_until, expires_at, valid_until) \
-                 VALUES ($1, $2, $3, (SELECT pg_catalog.array_agg(DISTINCT k ORDER BY k) FROM pg_catalog.unnest($4::pg_catalog.text[]) k), \
-                         $5, $6, $7, pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(days => $8))",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval(days => $8))",
                 None,
                 &[
                     to_pg(id).into(),
@@ -220,7 +219,7 @@ mod health {
         let me = caller(what);
         let Some(id) = invitation else { not_yours(what) };
         let (owner, kinds, from, until, expires) = pending_for_me(what, me, id);
-        let share = insert_share(owner, me, kinds, from, until, expires);
+        let share = insert_share(owner, me, kinds.into_iter().map(Some).collect(), from, until, expires);
         Spi::connect_mut(|c| {
             c.update(
                 "UPDATE health.invitations SET accepted_at = pg_catalog.clock_timestamp(), share_id = $2 \

@@ -36,7 +36,7 @@
 //! concurrent builder) the summary uses them only if they are current, and else aggregates the
 //! samples as before. Builders never run concurrently, and each reads after taking the lock, so
 //! it sees what the previous one committed.
-use super::summary::{aggregate, Buckets, Request, Stats};
+use super::summary::{aggregate, bucket_of, Bucket, Buckets, Request, Stats};
 use crate::error;
 use crate::pg::as_caller::as_caller;
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
@@ -281,51 +281,43 @@ fn changed_hours(table: &str, request: &Request, through: i64, last: i64) -> Opt
     Some(hours.into_iter().map(|h| h.into_inner()).collect())
 }
 
-/// Recompute the rollups of `dirty` hours (all of them when None) from what the caller reads.
+/// Recompute the rollups of `dirty` hours (all of them when None) from what the caller reads:
+/// the summary's own statement (`aggregate`) by UTC hour. It runs with a snapshot of its own, as
+/// the state was just read: pgrx runs every statement of a transaction that has a transaction id
+/// as not read-only, and the state was read as an update, which took one.
 fn rebuild(table: &str, feed: &Feed, request: &Request, dirty: Option<&[i64]>) {
     if dirty.is_some_and(|d| d.is_empty()) {
         return;
     }
-    let mut args: Vec<DatumWithOid> = vec![request.user.into(), request.kind.as_str().into()];
-    let mut condition = String::new();
-    if let Some(hours) = dirty {
-        let (lo, hi) = (hours.iter().min().copied().unwrap_or(0), hours.iter().max().copied().unwrap_or(0) + HOUR);
-        condition = " AND recorded_at OPERATOR(pg_catalog.>=) $3 AND recorded_at OPERATOR(pg_catalog.<) $4 \
-                      AND pg_catalog.date_trunc('hour', recorded_at, 'UTC') OPERATOR(pg_catalog.=) ANY ($5)"
-            .into();
-        args.push(TimestampWithTimeZone::try_from(lo).ok().into());
-        args.push(TimestampWithTimeZone::try_from(hi).ok().into());
-        args.push(timestamps(hours).into());
-    }
-    let sql = format!(
-        "SELECT pg_catalog.date_trunc('hour', recorded_at, 'UTC'), pg_catalog.count(*)::pg_catalog.int8, \
-                pg_catalog.min(value::pg_catalog.float8), pg_catalog.max(value::pg_catalog.float8), \
-                pg_catalog.sum(value::pg_catalog.float8) \
-           FROM {table} WHERE user_id OPERATOR(pg_catalog.=) $1 AND kind OPERATOR(pg_catalog.=) $2{condition} \
-          GROUP BY 1"
-    );
+    let mut by_hour = request.clone();
+    by_hour.bucket = Bucket::Hour;
+    by_hour.tz = "UTC".into();
+    let (condition, condition_args): (&str, Vec<DatumWithOid<'static>>) = match dirty {
+        None => {
+            (by_hour.from, by_hour.until) = (None, None);
+            ("", Vec::new())
+        }
+        Some(hours) => {
+            let (lo, hi) = (hours.iter().min().copied().unwrap_or(0), hours.iter().max().copied().unwrap_or(0) + HOUR);
+            by_hour.from = TimestampWithTimeZone::try_from(lo).ok();
+            by_hour.until = TimestampWithTimeZone::try_from(hi).ok();
+            (
+                "pg_catalog.date_trunc('hour', recorded_at, 'UTC') OPERATOR(pg_catalog.=) ANY ($7)",
+                vec![timestamps(hours).into()],
+            )
+        }
+    };
+    let mut found = Buckets::default();
+    as_caller(|| aggregate(table, &by_hour, condition, condition_args, &mut found));
     let (mut hours, mut n, mut min, mut max, mut sum) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    as_caller(|| {
-        Spi::connect_mut(|c| {
-            for r in c.update(&sql, None, &args)? {
-                if let (Some(h), Some(k), Some(lo), Some(hi), Some(s)) = (
-                    r.get::<TimestampWithTimeZone>(1)?,
-                    r.get::<i64>(2)?,
-                    r.get::<f64>(3)?,
-                    r.get::<f64>(4)?,
-                    r.get::<f64>(5)?,
-                ) {
-                    hours.push(h);
-                    n.push(k);
-                    min.push(lo);
-                    max.push(hi);
-                    sum.push(s);
-                }
-            }
-            Ok::<_, pgrx::spi::Error>(())
-        })
-    })
-    .unwrap_or_else(|e| error::spi_failed(&format!("health.summary: summarising {table} by hour"), e));
+    for (hour, s) in found.into_rows() {
+        let Ok(hour) = TimestampWithTimeZone::try_from(hour) else { continue };
+        hours.push(hour);
+        n.push(s.n);
+        min.push(s.min);
+        max.push(s.max);
+        sum.push(s.sum);
+    }
 
     let key = || -> Vec<DatumWithOid> { vec![request.user.into(), feed.relid.into(), request.kind.as_str().into()] };
     Spi::connect_mut(|c| {
@@ -417,15 +409,7 @@ fn read(feed: &Feed, request: &Request, lo: Option<i64>, hi: Option<i64>) -> Opt
             if r.get::<bool>(6)? != Some(true) {
                 return Ok(None);
             }
-            if let (Some(start), Some(n), Some(min), Some(max), Some(sum)) = (
-                r.get::<TimestampWithTimeZone>(1)?,
-                r.get::<i64>(2)?,
-                r.get::<f64>(3)?,
-                r.get::<f64>(4)?,
-                r.get::<f64>(5)?,
-            ) {
-                out.push((start.into_inner(), Stats { n, min, max, sum }));
-            }
+            out.extend(bucket_of(&r)?);
         }
         Ok(Some(out))
     })

@@ -92,27 +92,33 @@ pub(super) fn caller(what: &str) -> uuid::Uuid {
 
 /// The terms of a share (or of an invitation to one), checked: at least one kind, every kind in
 /// the catalog, a window that does not end before it starts, an expiry still to come. Returns
-/// the kinds; `what` names the function in messages.
+/// the kinds as they are recorded (each once, in order); `what` names the function in messages.
 pub(super) fn check_terms(
     what: &str,
     kinds: Option<Vec<String>>,
     data_from: Option<TimestampWithTimeZone>,
     data_until: Option<TimestampWithTimeZone>,
     expires_at: Option<TimestampWithTimeZone>,
-) -> Vec<String> {
+) -> Vec<Option<String>> {
     let bad = |m: &str| -> ! { error::bad_argument(format!("{what}: {m}")) };
     let kinds = kinds.filter(|k| !k.is_empty()).unwrap_or_else(|| bad("kinds must name at least one kind"));
-    let unknown: Vec<String> = Spi::connect(|c| {
-        c.select(
-            "SELECT k FROM pg_catalog.unnest($1::pg_catalog.text[]) AS k \
-              WHERE NOT EXISTS (SELECT 1 FROM health.metric_kinds m WHERE m.code OPERATOR(pg_catalog.=) k)",
-            None,
-            &[kinds.clone().into()],
-        )
-        .unwrap_or_else(|e| error::spi_failed(what, e))
-        .filter_map(|r| r.get::<String>(1).ok().flatten())
-        .collect()
-    });
+    // Unknown kinds, and the kinds as they are recorded: each once, in order.
+    let (unknown, kinds) = Spi::connect(|c| {
+        let t = c.select(
+            "SELECT pg_catalog.array_agg(k) FILTER (WHERE k IS NOT NULL AND NOT EXISTS \
+                      (SELECT 1 FROM health.metric_kinds m WHERE m.code OPERATOR(pg_catalog.=) k)), \
+                    pg_catalog.array_agg(DISTINCT k ORDER BY k) \
+               FROM pg_catalog.unnest($1::pg_catalog.text[]) AS k",
+            Some(1),
+            &[kinds.into()],
+        )?;
+        let r = t.first();
+        Ok::<_, pgrx::spi::Error>((
+            r.get::<Vec<String>>(1)?.unwrap_or_default(),
+            r.get::<Vec<Option<String>>>(2)?.unwrap_or_default(),
+        ))
+    })
+    .unwrap_or_else(|e| error::spi_failed(what, e));
     if !unknown.is_empty() {
         bad(&format!("unknown kind(s) {} (see health.metric_kinds)", unknown.join(", ")));
     }
@@ -129,11 +135,11 @@ pub(super) fn check_terms(
     kinds
 }
 
-/// Records a share with checked terms; returns its id.
+/// Records a share with the terms `check_terms` returned; returns its id.
 pub(super) fn insert_share(
     owner: uuid::Uuid,
     grantee: uuid::Uuid,
-    kinds: Vec<String>,
+    kinds: Vec<Option<String>>,
     data_from: Option<TimestampWithTimeZone>,
     data_until: Option<TimestampWithTimeZone>,
     expires_at: Option<TimestampWithTimeZone>,
@@ -142,7 +148,7 @@ pub(super) fn insert_share(
     Spi::connect_mut(|c| {
         c.update(
             "INSERT INTO health.shares (id, owner_id, grantee_id, kinds, data_from, data_until, expires_at) \
-             VALUES ($1, $2, $3, (SELECT pg_catalog.array_agg(DISTINCT k ORDER BY k) FROM pg_catalog.unnest($4::pg_catalog.text[]) k), $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             None,
             &[
                 to_pg(id).into(),

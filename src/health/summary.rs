@@ -184,21 +184,33 @@ pub fn aggregate(
     ];
     args.extend(extra_args);
     Spi::connect(|c| {
-        let rows =
-            c.select(&sql, None, &args).unwrap_or_else(|e| error::spi_failed(&format!("summarising {table}"), e));
-        for r in rows {
-            let (Some(start), Some(n), Some(min), Some(max), Some(sum)) = (
-                r.get::<TimestampWithTimeZone>(1).ok().flatten(),
-                r.get::<i64>(2).ok().flatten(),
-                r.get::<f64>(3).ok().flatten(),
-                r.get::<f64>(4).ok().flatten(),
-                r.get::<f64>(5).ok().flatten(),
-            ) else {
-                continue;
-            };
-            into.add(start.into_inner(), Stats { n, min, max, sum });
+        for r in c.select(&sql, None, &args)? {
+            if let Some((start, stats)) = bucket_of(&r)? {
+                into.add(start, stats);
+            }
         }
-    });
+        Ok::<_, pgrx::spi::Error>(())
+    })
+    .unwrap_or_else(|e| error::spi_failed(&format!("summarising {table}"), e));
+}
+
+/// A bucket row — start, count, min, max, sum in columns 1 to 5 — as (µs since 2000-01-01 UTC,
+/// stats); None when a column is NULL.
+pub fn bucket_of(r: &pgrx::spi::SpiHeapTupleData) -> Result<Option<(i64, Stats)>, pgrx::spi::Error> {
+    Ok(
+        match (
+            r.get::<TimestampWithTimeZone>(1)?,
+            r.get::<i64>(2)?,
+            r.get::<f64>(3)?,
+            r.get::<f64>(4)?,
+            r.get::<f64>(5)?,
+        ) {
+            (Some(start), Some(n), Some(min), Some(max), Some(sum)) => {
+                Some((start.into_inner(), Stats { n, min, max, sum }))
+            }
+            _ => None,
+        },
+    )
 }
 
 /// Can the caller (the current user) read `table`? A table it has no right to is not its data.

@@ -32,6 +32,15 @@ language sql security definer as $$
            where s.user_id = '11111111-1111-4111-8111-111111111111' and s.kind = 'heart_rate')
 $$;
 grant execute on function pg_temp.rollups() to public;
+-- realtime_triggers('disable' | 'enable'): the table's realtime triggers, all at once.
+create function pg_temp.realtime_triggers(verb text) returns void language plpgsql as $$
+declare t record;
+begin
+  for t in select tgname from pg_trigger
+            where tgrelid = 'public.health_metrics'::regclass and tgfoid = 'health_rls.realtime_notify()'::regprocedure loop
+    execute format('alter table public.health_metrics %s trigger %I', verb, t.tgname);
+  end loop;
+end $$;
 set local role api_user;
 set local role authenticated;
 select auth.authenticate(:'alice') = :'alice_id' as alice;
@@ -92,26 +101,12 @@ select current from pg_temp.rollups();
 -- Writes the feed does not see: with the realtime triggers disabled the rollups are not used;
 -- enabled again, the triggers' catalog rows changed, so the rollups are rebuilt.
 reset role;
-do $$
-declare t record;
-begin
-  for t in select tgname from pg_trigger
-            where tgrelid = 'public.health_metrics'::regclass and tgfoid = 'health_rls.realtime_notify()'::regprocedure loop
-    execute format('alter table public.health_metrics disable trigger %I', t.tgname);
-  end loop;
-end $$;
+select pg_temp.realtime_triggers('disable');
 set local role authenticated;
 insert into health_metrics (kind, value, unit, recorded_at) values ('heart_rate', 33, '/min', '2026-03-28 10:31Z');
 select pg_temp.differs('heart_rate', 'day', null, null, 'UTC') as differs_feed_off;
 reset role;
-do $$
-declare t record;
-begin
-  for t in select tgname from pg_trigger
-            where tgrelid = 'public.health_metrics'::regclass and tgfoid = 'health_rls.realtime_notify()'::regprocedure loop
-    execute format('alter table public.health_metrics enable trigger %I', t.tgname);
-  end loop;
-end $$;
+select pg_temp.realtime_triggers('enable');
 set local role authenticated;
 select pg_temp.differs('heart_rate', 'day', null, null, 'UTC') as differs_feed_on_again;
 select min from health.summary('heart_rate', 'day', '2026-03-28', '2026-03-29');
