@@ -299,6 +299,16 @@ VOLATILE SECURITY DEFINER
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'shared_summary_wrapper';
 
+-- Of an owner's changed rows, those the caller may see under its shares: what a gateway reading
+-- the change feed by logical replication asks as the grantee before it hands a grantee a change.
+CREATE FUNCTION health."shared_keys"(
+	"owner" uuid,
+	"keys" jsonb
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'shared_keys_wrapper';
+
 -- How a page shows each kind (sql/health_catalog.sql): the unit as people write it and its decimals.
 ALTER TABLE health.metric_kinds ADD COLUMN display_unit text CHECK (display_unit <> '');
 ALTER TABLE health.metric_kinds ADD COLUMN display_precision smallint CHECK (display_precision BETWEEN 0 AND 6);

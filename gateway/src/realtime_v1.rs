@@ -297,6 +297,8 @@ impl Follower {
                 msg = self.rx.recv() => match msg {
                     Ok(Msg::Change(payload)) => self.live(&payload).await,
                     Ok(Msg::CatchUp) | Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up().await,
+                    // postgres_changes are the subscriber's own rows (RLS): shares are not among them.
+                    Ok(Msg::Shared { .. }) => Ok(()),
                     Err(broadcast::error::RecvError::Closed) => Err(None),
                 },
                 c = ctl.recv() => match c {

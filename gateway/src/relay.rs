@@ -37,7 +37,88 @@ pub(crate) enum Msg {
     Change(String),
     /// Notifications may have been lost (the relay reconnected): read the feed.
     CatchUp,
+    /// Replicating: a change of `owner`, who shares with this user (as this user's shares said a
+    /// moment ago). Sent only with the rows the database, asked as this user, says it may see.
+    Shared { owner: String, payload: String },
 }
+
+/// Replicating: whom each user streaming `/events` receives shares from (its own
+/// `health.shares()`, re-read every `SHARES_EVERY`), so that an owner's change from the feed
+/// also goes to them. Only a list of whom to ask: each such change is checked as the grantee
+/// (`health.shared_keys`) before it is sent, so a revoked share is never heard from again.
+#[derive(Default)]
+struct Grantors {
+    grantees: HashMap<String, Grantee>,
+    /// owner → users with a stream who receive a share from it.
+    by_owner: HashMap<String, HashSet<String>>,
+}
+
+struct Grantee {
+    streams: usize,
+    /// The token of its streams that expires last (what the relay asks the database with).
+    token: String,
+    exp: i64,
+    owners: HashSet<String>,
+}
+
+impl Grantors {
+    /// A stream of `user` opened with `token`.
+    fn hold(&mut self, user: &str, token: &str, exp: i64) {
+        let g = self.grantees.entry(user.to_string()).or_insert_with(|| Grantee {
+            streams: 0,
+            token: token.to_string(),
+            exp,
+            owners: HashSet::new(),
+        });
+        g.streams += 1;
+        if exp > g.exp {
+            (g.token, g.exp) = (token.to_string(), exp);
+        }
+    }
+
+    /// A stream of `user` ended; its last takes the user out of every owner's list.
+    fn release(&mut self, user: &str) {
+        let last = self.grantees.get_mut(user).is_some_and(|g| {
+            g.streams -= 1;
+            g.streams == 0
+        });
+        if last {
+            self.set_owners(user, HashSet::new());
+            self.grantees.remove(user);
+        }
+    }
+
+    /// What `user`'s shares say now (ignored when its streams ended meanwhile).
+    fn set_owners(&mut self, user: &str, owners: HashSet<String>) {
+        let Some(g) = self.grantees.get_mut(user) else { return };
+        for gone in g.owners.difference(&owners) {
+            if let Some(users) = self.by_owner.get_mut(gone) {
+                users.remove(user);
+                if users.is_empty() {
+                    self.by_owner.remove(gone);
+                }
+            }
+        }
+        for new in owners.difference(&g.owners) {
+            self.by_owner.entry(new.clone()).or_default().insert(user.to_string());
+        }
+        g.owners = owners;
+    }
+
+    /// Users to ask about `owner`'s change.
+    fn of_owner(&self, owner: &str) -> Vec<String> {
+        self.by_owner.get(owner).map(|u| u.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// (user, token) of every user whose shares are to be re-read: those whose token is still valid.
+    fn to_refresh(&self, now: i64) -> Vec<(String, String)> {
+        self.grantees.iter().filter(|(_, g)| g.exp > now).map(|(u, g)| (u.clone(), g.token.clone())).collect()
+    }
+}
+
+/// How often the relay re-reads the shares of users streaming `/events` (replicating): a share
+/// given while a grantee's stream is open is heard at most this much later.
+const SHARES_EVERY: Duration = Duration::from_secs(2);
 
 /// One user's channel: how many subscribers hold it, and where its events go.
 struct Channel {
@@ -54,6 +135,8 @@ pub struct Relay {
     /// The single LISTEN connection (None while reconnecting).
     listener: tokio::sync::Mutex<Option<Client>>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// Replicating: who receives shares from whom (`Grantors`).
+    grantors: Mutex<Grantors>,
     /// Sessions of live streams, and those the database says are revoked.
     sessions: Mutex<HashMap<String, usize>>,
     revoked: watch::Sender<HashSet<String>>,
@@ -116,6 +199,7 @@ impl Relay {
             queries: tokio::sync::Mutex::new(None),
             listener: tokio::sync::Mutex::new(None),
             channels: Mutex::new(HashMap::new()),
+            grantors: Mutex::new(Grantors::default()),
             sessions: Mutex::new(HashMap::new()),
             revoked: watch::channel(HashSet::new()).0,
             buffer,
@@ -130,6 +214,7 @@ impl Relay {
             }
             Some(source) => {
                 tokio::spawn(crate::replication::run(Arc::downgrade(&relay), source));
+                tokio::spawn(watch_shares(Arc::downgrade(&relay)));
             }
         }
         let weak = Arc::downgrade(&relay);
@@ -285,13 +370,76 @@ impl Relay {
         }
     }
 
-    /// A change of the user (replicating): to that user's subscribers, if any.
+    /// A change of the user (replicating): to that user's subscribers, if any, and to the
+    /// streams of users it shares with (each checks the rows as its user before sending them).
     pub(crate) fn dispatch(&self, user: &str, payload: String) {
-        let sender = self.channels.lock().unwrap().get(user).map(|c| c.events.clone());
-        if let Some(sender) = sender {
-            if sender.send(Msg::Change(payload)).is_ok() {
+        let grantees = self.grantors.lock().unwrap().of_owner(user);
+        let channels = self.channels.lock().unwrap();
+        for grantee in grantees {
+            if let Some(c) = channels.get(&grantee) {
+                let _ = c.events.send(Msg::Shared { owner: user.to_string(), payload: payload.clone() });
+            }
+        }
+        if let Some(c) = channels.get(user) {
+            if c.events.send(Msg::Change(payload)).is_ok() {
                 self.forwarded.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// The users who share with the token's user now (its own `health.shares()`: received and
+    /// active), or None when the database cannot be asked.
+    async fn owners_sharing_with(&self, token: &str) -> Option<HashSet<String>> {
+        let guard = self.query_client().await.ok()?;
+        let client = guard.as_ref()?;
+        let result = async {
+            client.batch_execute("BEGIN").await?;
+            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
+            let rows = client
+                .query(
+                    "SELECT DISTINCT s->>'owner_id' FROM health.shares() s \
+                      WHERE s->>'direction' = 'received' AND (s->>'active')::boolean",
+                    &[],
+                )
+                .await?;
+            client.batch_execute("COMMIT").await?;
+            Ok::<_, tokio_postgres::Error>(rows.iter().filter_map(|r| r.get::<_, Option<String>>(0)).collect())
+        }
+        .await;
+        if result.is_err() {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        result.ok()
+    }
+
+    /// Of `rows` (the keys of `owner`'s change), those the token's user may see now under its
+    /// shares (`health.shared_keys`, asked as that user); None when the database cannot be asked.
+    async fn shared_keys(&self, token: &str, owner: &str, rows: &Value) -> Option<Vec<Value>> {
+        let guard = self.query_client().await.ok()?;
+        let client = guard.as_ref()?;
+        let result = async {
+            client.batch_execute("BEGIN").await?;
+            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
+            let row = client.query_one("SELECT health.shared_keys($1::text::uuid, $2::jsonb)", &[&owner, rows]).await?;
+            client.batch_execute("COMMIT").await?;
+            Ok::<_, tokio_postgres::Error>(row.get::<_, Value>(0))
+        }
+        .await;
+        match result {
+            Ok(Value::Array(visible)) => Some(visible),
+            Ok(_) => None,
+            Err(_) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                None
+            }
+        }
+    }
+
+    /// Replicating: a stream of `user` opened; its shares are read before it starts.
+    async fn hold_grantee(&self, user: &str, token: &str, exp: i64) {
+        self.grantors.lock().unwrap().hold(user, token, exp);
+        if let Some(owners) = self.owners_sharing_with(token).await {
+            self.grantors.lock().unwrap().set_owners(user, owners);
         }
     }
 
@@ -395,6 +543,20 @@ async fn supervise_listener(relay: std::sync::Weak<Relay>, mut ended: tokio::syn
     }
 }
 
+/// Replicating: re-read the shares of every user streaming `/events` every `SHARES_EVERY`.
+async fn watch_shares(relay: std::sync::Weak<Relay>) {
+    loop {
+        tokio::time::sleep(SHARES_EVERY).await;
+        let Some(relay) = relay.upgrade() else { return };
+        let users = relay.grantors.lock().unwrap().to_refresh(now());
+        for (user, token) in users {
+            if let Some(owners) = relay.owners_sharing_with(&token).await {
+                relay.grantors.lock().unwrap().set_owners(&user, owners);
+            }
+        }
+    }
+}
+
 /// Every half second: which sessions of live streams are no longer live. A session counts as
 /// live only if its row is found, not revoked, and its account exists: a row that is gone
 /// (erasure, deletion, pruning) ends the stream like a revocation.
@@ -441,6 +603,8 @@ struct Subscription {
     session: Option<String>,
     rx: broadcast::Receiver<Msg>,
     revoked: watch::Receiver<HashSet<String>>,
+    /// Replicating: the user, held in the relay's `Grantors` while the stream lives.
+    grantee: Option<String>,
     /// The last seq sent to this subscriber.
     sent: i64,
     pending: VecDeque<Event>,
@@ -449,6 +613,9 @@ struct Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        if let Some(user) = &self.grantee {
+            self.relay.grantors.lock().unwrap().release(user);
+        }
         let relay = self.relay.clone();
         let channel = std::mem::take(&mut self.channel);
         tokio::spawn(relay.unsubscribe(channel, self.session.take()));
@@ -518,6 +685,19 @@ impl Subscription {
         self.pending.push_back(Event::default().event("change").id(to.to_string()).data(payload));
     }
 
+    /// Another user's change that may be shared with this one: sent as NOTIFY sends a grantee's
+    /// (`shared_by`, keys only, no seq: not part of this user's feed) with only the rows the
+    /// database, asked as this user, says it may see now; nothing when none.
+    async fn shared(&mut self, owner: String, payload: String) {
+        let v: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+        let Some(rows) = self.relay.shared_keys(&self.token, &owner, &v["rows"]).await else { return };
+        if rows.is_empty() {
+            return;
+        }
+        let data = json!({"table": v["table"], "op": v["op"], "part": 1, "parts": 1, "shared_by": owner, "rows": rows});
+        self.pending.push_back(Event::default().event("change").data(data.to_string()));
+    }
+
     fn end(&mut self, reason: &str) {
         self.pending.push_back(Event::default().event("end").data(json!({"reason": reason}).to_string()));
         self.done = true;
@@ -535,6 +715,7 @@ impl Subscription {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Ok(Msg::Change(payload)) => self.live(payload).await,
+                    Ok(Msg::Shared { owner, payload }) => self.shared(owner, payload).await,
                     Ok(Msg::CatchUp) => self.catch_up().await,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let data = json!({"reason": "too slow: events were dropped", "after_seq": self.sent}).to_string();
@@ -589,6 +770,10 @@ pub async fn stream(relay: &Arc<Relay>, token: &str, last_event_id: Option<i64>)
     if let Some(s) = &grant.session {
         *relay.sessions.lock().unwrap().entry(s.clone()).or_default() += 1;
     }
+    let grantee = relay.replication.is_some().then(|| grant.uid.clone());
+    if let Some(user) = &grantee {
+        relay.hold_grantee(user, token, grant.exp).await;
+    }
     let mut sub = Subscription {
         relay: relay.clone(),
         channel: key,
@@ -597,6 +782,7 @@ pub async fn stream(relay: &Arc<Relay>, token: &str, last_event_id: Option<i64>)
         session: grant.session,
         rx,
         revoked: relay.revoked.subscribe(),
+        grantee,
         sent: 0,
         pending: VecDeque::new(),
         done: false,
@@ -629,4 +815,51 @@ async fn healthz(State(relay): State<Arc<Relay>>) -> String {
 
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new().route("/events", get(events)).route("/healthz", get(healthz)).with_state(relay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[&str]) -> HashSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_owners_change_goes_to_the_streaming_users_it_shares_with_and_no_one_else() {
+        let mut g = Grantors::default();
+        g.hold("ann", "t1", 100);
+        g.hold("bob", "t2", 100);
+        g.set_owners("ann", set(&["olga", "otto"]));
+        g.set_owners("bob", set(&["olga"]));
+        let mut of_olga = g.of_owner("olga");
+        of_olga.sort();
+        assert_eq!(of_olga, ["ann", "bob"]);
+        assert_eq!(g.of_owner("otto"), ["ann"]);
+        assert!(g.of_owner("zoe").is_empty());
+        // Olga stopped sharing with Ann.
+        g.set_owners("ann", set(&["otto"]));
+        assert_eq!(g.of_owner("olga"), ["bob"]);
+        // Bob's last stream ended: nobody is asked about Olga, and late answers are ignored.
+        g.release("bob");
+        assert!(g.of_owner("olga").is_empty() && !g.by_owner.contains_key("olga"));
+        g.set_owners("bob", set(&["olga"]));
+        assert!(g.of_owner("olga").is_empty(), "a stream that ended is not brought back");
+    }
+
+    #[test]
+    fn a_user_stays_until_its_last_stream_ends_and_is_asked_with_its_latest_token() {
+        let mut g = Grantors::default();
+        g.hold("ann", "early", 100);
+        g.hold("ann", "late", 200);
+        g.hold("ann", "middle", 150);
+        g.set_owners("ann", set(&["olga"]));
+        assert_eq!(g.to_refresh(50), [("ann".to_string(), "late".to_string())]);
+        assert!(g.to_refresh(200).is_empty(), "an expired token is not used");
+        g.release("ann");
+        g.release("ann");
+        assert_eq!(g.of_owner("olga"), ["ann"], "one stream is still open");
+        g.release("ann");
+        assert!(g.of_owner("olga").is_empty() && g.grantees.is_empty());
+    }
 }

@@ -138,3 +138,120 @@ async fn changes_reach_their_owner_from_logical_replication_without_any_notify()
     admin.query_one("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
     admin.batch_execute("DROP PUBLICATION rr_changes").await.unwrap();
 }
+
+/// A signed-up user's access token and id (`health.share` needs an account to share with).
+async fn account(admin: &tokio_postgres::Client, email: &str) -> (String, String) {
+    admin.execute("DELETE FROM auth.users WHERE email = $1", &[&email]).await.unwrap();
+    admin.query_one("SELECT auth.sign_up($1, 'a password of some length')", &[&email]).await.unwrap();
+    let s: Value =
+        admin.query_one("SELECT auth.start_session($1, 'a password of some length')", &[&email]).await.unwrap().get(0);
+    (s["access_token"].as_str().unwrap().to_string(), s["user"]["id"].as_str().unwrap().to_string())
+}
+
+/// `sql` as the token's user, in a transaction of its own.
+async fn as_user(w: &tokio_postgres::Client, token: &str, sql: &str) {
+    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    w.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
+    w.batch_execute(sql).await.unwrap();
+    w.batch_execute("COMMIT").await.unwrap();
+}
+
+/// Ids of a heart-rate and a steps sample the owner ingests, in that order.
+async fn ingest_heart_rate_and_steps(w: &tokio_postgres::Client, token: &str, minute: u32) -> (i64, i64) {
+    let batch = serde_json::json!([
+        {"kind": "heart_rate", "value": 61, "unit": "/min", "recorded_at": format!("2026-11-24T08:{minute:02}:00Z")},
+        {"kind": "steps", "value": 100, "unit": "{steps}", "recorded_at": format!("2026-11-24T08:{minute:02}:00Z")}]);
+    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    w.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
+    let ids: Vec<i64> = w
+        .query("SELECT id FROM health.ingest('public.rr_shared', $1::jsonb) ORDER BY ord", &[&batch])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    w.batch_execute("COMMIT").await.unwrap();
+    (ids[0], ids[1])
+}
+
+/// The shared change events of a stream: (shared_by, row ids).
+fn shared(events: &[SseEvent]) -> Vec<(String, Vec<i64>)> {
+    events
+        .iter()
+        .filter(|e| e.event == "change")
+        .map(|e| {
+            let v: Value = serde_json::from_str(&e.data).unwrap();
+            assert!(e.id.is_none() && v.get("seq_from").is_none(), "not part of the grantee's own feed: {e:?}");
+            assert!(!e.data.contains("\"value\""), "keys only: {e:?}");
+            let rows = v["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+            (v["shared_by"].as_str().unwrap_or("").to_string(), rows)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grantees_hear_shared_changes_from_logical_replication_while_the_share_is_active() {
+    let admin = connect().await;
+    prepare(&admin).await;
+    admin
+        .batch_execute("DROP TABLE IF EXISTS rr_shared; SELECT health.create_metric_table('public.rr_shared')")
+        .await
+        .unwrap();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (owner_token, owner_id) = account(&admin, &format!("owner-{tag}@example.com")).await;
+    let (grantee_token, grantee_id) = account(&admin, &format!("grantee-{tag}@example.com")).await;
+    let (stranger_token, _) = account(&admin, &format!("stranger-{tag}@example.com")).await;
+    let w = connect().await;
+    w.batch_execute("SET health_rls.notify = off").await.unwrap();
+    let share = format!("SELECT health.share('{grantee_id}', '{{heart_rate}}')");
+    as_user(&w, &owner_token, &share).await;
+
+    let slot = format!("rr_{tag}");
+    let mut source = replication::ReplicationSource::new(&dsn());
+    source.slot = slot.clone();
+    source.publication = "rr_shared_changes".into();
+    let relay = relay::Relay::replicating(&dsn(), source).await.unwrap();
+    let (addr, server) = serve(relay.clone()).await;
+    for _ in 0..100 {
+        let n: i64 = admin
+            .query_one("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, g) = sse_open(addr, &grantee_token, None).await;
+    let mut g = g.unwrap();
+    let (_, s) = sse_open(addr, &stranger_token, None).await;
+    let mut s = s.unwrap();
+
+    // The share was given before the stream opened: the shared kind is heard, the other not.
+    let (heart_rate, _steps) = ingest_heart_rate_and_steps(&w, &owner_token, 0).await;
+    let (events, _) = sse_read(&mut g, QUIET).await;
+    assert_eq!(shared(&events), [(owner_id.clone(), vec![heart_rate])], "the heart rate only: {events:?}");
+    let (others, _) = sse_read(&mut s, Duration::from_millis(200)).await;
+    assert!(shared(&others).is_empty(), "someone without a share hears nothing: {others:?}");
+
+    // Revoked: the next change is not heard (each is checked as the grantee when it arrives).
+    as_user(&w, &owner_token, "SELECT health.revoke_share(id) FROM health.shares WHERE revoked_at IS NULL").await;
+    ingest_heart_rate_and_steps(&w, &owner_token, 1).await;
+    let (events, _) = sse_read(&mut g, QUIET).await;
+    assert!(shared(&events).is_empty(), "revocation stops the events at once: {events:?}");
+
+    // Shared again while the stream is open: heard after the relay's next look at the shares.
+    as_user(&w, &owner_token, &share).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (heart_rate, _) = ingest_heart_rate_and_steps(&w, &owner_token, 2).await;
+    let (events, _) = sse_read(&mut g, QUIET).await;
+    assert_eq!(shared(&events), [(owner_id.clone(), vec![heart_rate])], "a share given during the stream: {events:?}");
+
+    drop((g, s));
+    server.abort();
+    drop(relay);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    admin.query_one("SELECT pg_drop_replication_slot($1)", &[&slot]).await.unwrap();
+    admin.batch_execute("DROP PUBLICATION rr_shared_changes").await.unwrap();
+}

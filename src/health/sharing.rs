@@ -19,14 +19,25 @@ use super::share_window::{shared_items, Grant, LiveShare, Share};
 
 // Every announced statement of a sharing owner runs the first; every grantee read the others.
 // Kept plans: their parse and plan would otherwise dominate (bench parts 4 and 8).
-static LIVE_SHARES: KeptStatement = KeptStatement {
-    sql: "SELECT grantee_id, kinds, \
-            (pg_catalog.date_part('epoch', data_from)::pg_catalog.numeric * 1000000)::pg_catalog.int8, \
-            (pg_catalog.date_part('epoch', data_until)::pg_catalog.numeric * 1000000)::pg_catalog.int8 \
-       FROM health.shares WHERE owner_id OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL \
-        AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())",
-    types: &[UUID],
-    writes: true,
+/// An owner's active shares, as the realtime fan-out reads them (times in µs since the epoch).
+macro_rules! live_shares_sql {
+    ($and:literal) => {
+        concat!(
+            "SELECT grantee_id, kinds, \
+               (pg_catalog.date_part('epoch', data_from)::pg_catalog.numeric * 1000000)::pg_catalog.int8, \
+               (pg_catalog.date_part('epoch', data_until)::pg_catalog.numeric * 1000000)::pg_catalog.int8 \
+             FROM health.shares WHERE owner_id OPERATOR(pg_catalog.=) $1 AND revoked_at IS NULL \
+              AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())",
+            $and
+        )
+    };
+}
+static LIVE_SHARES: KeptStatement = KeptStatement { sql: live_shares_sql!(""), types: &[UUID], writes: true };
+/// The same, of one grantee ($2).
+static LIVE_SHARES_TO: KeptStatement = KeptStatement {
+    sql: live_shares_sql!(" AND grantee_id OPERATOR(pg_catalog.=) $2"),
+    types: &[UUID, UUID],
+    writes: false,
 };
 static SHARES_TO_GRANTEE: KeptStatement = KeptStatement {
     sql: "SELECT id, kinds, data_from, data_until FROM health.shares \
@@ -48,9 +59,19 @@ const LOG_READ: &str = "INSERT INTO health.access_log (owner_id, grantee_id, sha
 /// active shares too, filtered by each share's kinds and window. Revoked and expired shares are
 /// not read, so their grantees hear nothing from the next statement on.
 pub fn fanout(owner: &uuid::Uuid, items: &[String]) -> Vec<(uuid::Uuid, Vec<String>)> {
-    let shares: Vec<LiveShare> = Spi::connect_mut(|c| {
-        LIVE_SHARES.run(c, |c, plan| {
-            let rows = c.select(plan, None, &[to_pg(*owner).into()])?;
+    let shares = live_shares(&LIVE_SHARES, &[*owner]);
+    if shares.is_empty() {
+        return Vec::new();
+    }
+    shared_items(&shares, items)
+}
+
+/// The active shares `statement` (LIVE_SHARES or LIVE_SHARES_TO) finds for `args`.
+fn live_shares(statement: &KeptStatement, args: &[uuid::Uuid]) -> Vec<LiveShare> {
+    Spi::connect_mut(|c| {
+        statement.run(c, |c, plan| {
+            let args: Vec<pgrx::datum::DatumWithOid> = args.iter().map(|a| to_pg(*a).into()).collect();
+            let rows = c.select(plan, None, &args)?;
             Ok(rows
                 .filter_map(|r| {
                     Some(LiveShare {
@@ -63,11 +84,7 @@ pub fn fanout(owner: &uuid::Uuid, items: &[String]) -> Vec<(uuid::Uuid, Vec<Stri
                 .collect())
         })
     })
-    .unwrap_or_else(|e| error::spi_failed("realtime fan-out to shares", e));
-    if shares.is_empty() {
-        return Vec::new();
-    }
-    shared_items(&shares, items)
+    .unwrap_or_else(|e| error::spi_failed("realtime fan-out to shares", e))
 }
 
 extension_sql_file!("../../sql/sharing.sql", name = "sharing", requires = ["health_catalog"]);
@@ -261,6 +278,31 @@ mod health {
             .collect()
         });
         TableIterator::new(rows)
+    }
+
+    /// Of `keys` — the keys of an owner's changed rows as a change carries them: one object or an
+    /// array of them — those the caller may see now under its active shares from `owner` (their
+    /// kinds and data windows, the rule `shared_samples` reads by), as an array in the given
+    /// order, empty when none. A gateway that reads the change feed by logical replication asks
+    /// it as the grantee before it hands a grantee an owner's change, so a revoked or expired
+    /// share is not heard from the next change on. It tells the caller nothing its own
+    /// `health.shares()` does not.
+    #[pg_extern(volatile, security_definer)]
+    fn shared_keys(owner: Option<pgrx::Uuid>, keys: Option<JsonB>) -> JsonB {
+        let me = caller("health.shared_keys");
+        let items: Vec<String> = match keys.map(|k| k.0) {
+            Some(serde_json::Value::Array(many)) => many.iter().map(|k| k.to_string()).collect(),
+            Some(one) => vec![one.to_string()],
+            None => Vec::new(),
+        };
+        let visible = match owner {
+            Some(owner) if !items.is_empty() => {
+                let shares = live_shares(&LIVE_SHARES_TO, &[from_pg(owner), me]);
+                shared_items(&shares, &items).into_iter().flat_map(|(_, rows)| rows).collect()
+            }
+            _ => Vec::new(),
+        };
+        JsonB(serde_json::Value::Array(visible.iter().filter_map(|k| serde_json::from_str(k).ok()).collect()))
     }
 
     /// The owner's samples the caller may see under its active shares — nothing else — and a

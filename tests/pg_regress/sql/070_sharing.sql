@@ -17,6 +17,7 @@ select auth.start_session('grace@example.com', 'compiler pioneer')->>'access_tok
 select auth.start_session('eve@example.com', 'eavesdropper 1')->>'access_token' as eve \gset
 set local role api_user;
 set local role authenticated;
+select pg_temp.try(format('select health.shared_keys(%L, %L)', :'ada_id', '[]')) as shared_keys_without_identity;
 select auth.authenticate(:'ada') = :'ada_id' as ada;
 select count(*) as written from health.ingest('health_metrics', '[
   {"kind": "heart_rate", "value": 61, "unit": "/min", "recorded_at": "2026-11-23T08:00:00Z"},
@@ -44,11 +45,22 @@ select count(*) as before_window from health.shared_samples(:'ada_id', until => 
 -- Her own table reads show nothing of Ada's (the metric table stays owner-only).
 select count(*) as direct_read from health_metrics;
 copy health_metrics to stdout;
+-- What a gateway reading the change feed by logical replication asks, as Grace, before it hands
+-- her a change of Ada's: only the keys of the shared kind inside the window, in order.
+select health.shared_keys(:'ada_id', '[{"id": 1, "kind": "heart_rate", "recorded_at": "2026-11-24T08:00:00Z"},
+         {"id": 2, "kind": "steps", "recorded_at": "2026-11-24T09:00:00Z"},
+         {"id": 3, "kind": "heart_rate", "recorded_at": "2026-11-30T08:00:00Z"},
+         {"id": 4, "kind": "heart_rate", "recorded_at": "2026-11-25T08:00:00+00:00"},
+         {"id": 5}, "heart_rate"]') as grace_may_see,
+       health.shared_keys(:'ada_id', '{"id": 1, "kind": "heart_rate", "recorded_at": "2026-11-24T08:00:00Z"}') as one_key,
+       health.shared_keys(:'eve_id', '[{"id": 1, "kind": "heart_rate", "recorded_at": "2026-11-24T08:00:00Z"}]') as from_eve,
+       health.shared_keys(null, '[{"id": 1, "kind": "heart_rate", "recorded_at": "2026-11-24T08:00:00Z"}]') as no_owner;
 -- She cannot re-share Ada's data (the caller is always the owner: this shares Grace's own, none).
 select pg_temp.try(format('select health.share(%L, %L)', :'eve_id', '{heart_rate}')) is not null as grace_shares_her_own_only;
 select auth.authenticate(:'eve') = :'eve_id' as eve;
 select pg_temp.try(format('select count(*) from health.shared_samples(%L)', :'ada_id')) as eve_reads_ada;
 select count(*) as eve_sees_shares from health.shares();
+select health.shared_keys(:'ada_id', '[{"id": 1, "kind": "heart_rate", "recorded_at": "2026-11-24T08:00:00Z"}]') as eve_may_see;
 select count(*) as eve_sees_share_rows from health.shares;
 -- Nobody forges or deletes log rows, not even the owner.
 select pg_temp.try(format('insert into health.access_log (owner_id, grantee_id, share_ids, kinds, row_count) values (%L, %L, %L, %L, 1)', :'ada_id', :'eve_id', '{}', '{heart_rate}')) as forge_log;
@@ -63,6 +75,7 @@ select health.revoke_share(:'share_id');
 select pg_temp.try(format('select health.revoke_share(%L)', :'share_id')) as revoke_again;
 select auth.authenticate(:'grace') = :'grace_id' as grace;
 select pg_temp.try(format('select count(*) from health.shared_samples(%L)', :'ada_id')) as after_revocation;
+select health.shared_keys(:'ada_id', '[{"id": 1, "kind": "heart_rate", "recorded_at": "2026-11-24T08:00:00Z"}]') as keys_after_revocation;
 select pg_temp.try(format('select health.revoke_share(%L)', :'share_id')) as grantee_revokes;
 -- An expired share reads nothing either (expiry moved into the past as superuser).
 select auth.authenticate(:'ada') = :'ada_id' as ada;
@@ -72,6 +85,7 @@ update health.shares set expires_at = now() - interval '1 second' where id = :'s
 set local role authenticated;
 select auth.authenticate(:'grace') = :'grace_id' as grace;
 select pg_temp.try(format('select count(*) from health.shared_samples(%L)', :'ada_id')) as after_expiry;
+select health.shared_keys(:'ada_id', '[{"id": 1, "kind": "heart_rate", "recorded_at": "2026-11-24T08:00:00Z"}]') as keys_after_expiry;
 -- 10,000 shares of one owner: listing stays an index scan of the caller's rows.
 reset role;
 insert into health.shares (id, owner_id, grantee_id, kinds)
