@@ -758,7 +758,9 @@ async fn trends(admin: &tokio_postgres::Client, base: &str, c: &Client) {
                    FROM generate_series(0, 365 * 24) h, LATERAL (SELECT date_trunc('hour', now()) - h * interval '1 hour') x(t)
                  UNION ALL
                  SELECT $1::uuid, 'body_temperature', 36.113 + (d * 7 % 11) * 0.09, 'Cel',
-                        date_trunc('hour', now()) - d * interval '1 day' - interval '20 minutes', 'seed'
+                        -- a second before now, and at that time on each earlier day: today has
+                        -- one too, even in the first minutes of the browser's local day
+                        now() - d * interval '1 day' - interval '1 second', 'seed'
                    FROM generate_series(0, 365) d"
             ),
             &[&id],
