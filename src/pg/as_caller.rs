@@ -1,4 +1,5 @@
-//! Running a statement with the caller's rights from inside a SECURITY DEFINER function.
+//! Running a statement with the caller's rights from inside a SECURITY DEFINER function (and,
+//! the other way round, one with the extension owner's rights from a function that has the caller's).
 //!
 //! Export and erasure run as the extension owner (a superuser) because they read and delete in
 //! `auth`. A table owned by a role that is not a superuser may carry that role's code — triggers,
@@ -27,5 +28,31 @@ pub fn as_caller<R>(f: impl FnOnce() -> R) -> R {
     let result = f();
     // SAFETY: restores exactly what was read above.
     unsafe { pg_sys::SetUserIdAndSecContext(definer, context) };
+    result
+}
+
+/// Run `f` as the extension's owner, from a function that runs with the caller's rights: for a
+/// fixed statement on the extension's own tables that the caller may not touch (`health.ingest`
+/// taking the caller's change-feed lock). Nothing `f` runs may call code that others can change.
+pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
+    let owner = crate::pg::spi::select_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'health_rls'",
+        &[],
+    )
+    .unwrap_or_else(|| {
+        crate::error::raise(crate::error::Code::ERRCODE_INTERNAL_ERROR, "health_rls: the extension has no owner")
+    });
+    let mut current = pg_sys::InvalidOid;
+    let mut context: std::ffi::c_int = 0;
+    // SAFETY: a plain read of the backend's current user and security context.
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut current, &mut context) };
+    let restricted =
+        context | (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as std::ffi::c_int;
+    // SAFETY: as in `as_caller`: an ERROR inside `f` restores the user and context through the
+    // (sub)transaction abort; on return we restore them here.
+    unsafe { pg_sys::SetUserIdAndSecContext(owner, restricted) };
+    let result = f();
+    // SAFETY: restores exactly what was read above.
+    unsafe { pg_sys::SetUserIdAndSecContext(current, context) };
     result
 }

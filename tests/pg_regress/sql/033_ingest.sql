@@ -101,4 +101,37 @@ with day as (
 )
 select status, count(*) from day, steps, health.ingest('health_metrics', day.samples || steps.samples) group by status;
 select kind, count(*), min(recorded_at), max(recorded_at) from health_metrics group by kind order by kind;
+-- Batches of new samples go in without ON CONFLICT when nothing stored lies in their time range
+-- (the day above was one); every other batch takes the general path, with the same outcomes.
+-- The same day again: all duplicate, nothing stored twice.
+with day as (
+    select jsonb_agg(jsonb_build_object('kind', 'heart_rate', 'value', 55 + (m % 60), 'unit', '/min',
+                     'recorded_at', to_char((timestamptz '2026-11-24 00:00+00' + m * interval '1 minute') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                     'source', 'watch')) as samples
+      from generate_series(0, 1439) m
+)
+select status, count(*) from day, health.ingest('health_metrics', day.samples) group by status;
+-- 40 new samples between stored ones, one of them a stored sample: 39 inserted, 1 duplicate.
+select status, count(*) from health.ingest('health_metrics', (
+    select jsonb_agg(jsonb_build_object('kind', 'heart_rate', 'value', 70, 'unit', '/min', 'source', 'watch',
+                     'recorded_at', to_char((timestamptz '2026-11-24 10:00:30+00' + m * interval '1 minute' - case when m = 0 then interval '30 seconds' else interval '0' end) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))
+      from generate_series(0, 39) m)) group by status order by status;
+-- 40 synced samples (Health Connect ids), then the same again: inserted, then duplicate.
+create temp table synced as
+select jsonb_agg(jsonb_build_object('kind', 'steps', 'value', 10 * m, 'unit', '{steps}', 'source', 'phone',
+                 'sync_id', 'hc-' || m, 'sync_version', 1,
+                 'recorded_at', to_char((timestamptz '2026-11-26 00:00+00' + m * interval '1 minute') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))) as samples
+  from generate_series(0, 39) m;
+select status, count(*) from synced, health.ingest('health_metrics', synced.samples) group by status;
+select status, count(*) from synced, health.ingest('health_metrics', synced.samples) group by status;
+-- A table without realtime (no change-feed lock to order writers by): the general path.
+reset role;
+select count(*) as triggers_dropped from health_rls.disable_realtime('health_metrics');
+set local role authenticated;
+create temp table later as
+select jsonb_agg(jsonb_build_object('kind', 'heart_rate', 'value', 60, 'unit', '/min', 'source', 'watch',
+                 'recorded_at', to_char((timestamptz '2026-11-27 00:00+00' + m * interval '1 minute') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))) as samples
+  from generate_series(0, 39) m;
+select status, count(*) from later, health.ingest('health_metrics', later.samples) group by status;
+select status, count(*) from later, health.ingest('health_metrics', later.samples) group by status;
 rollback;
