@@ -15,4 +15,5 @@ pub mod uuid;
 
 pub fn init() {
     cache::init();
+    relation::init();
 }

@@ -6,7 +6,7 @@ use super::channel::channel_of;
 use super::payload::{pack_payloads, pack_shared_payloads, PAYLOAD_LIMIT};
 use super::transition;
 use crate::pg::notify::notify;
-use crate::pg::relation::qualified_name;
+use crate::pg::relation::qualified_name_sql;
 use crate::pg::uuid::from_pg;
 use pgrx::prelude::*;
 
@@ -58,7 +58,7 @@ fn realtime_notify<'a>(
     };
     // SAFETY: pgrx hands us the TriggerData of a firing trigger; its relation is open and locked.
     let relid = unsafe { (*td.tg_relation).rd_id };
-    let table = qualified_name(relid).as_sql().to_string();
+    let table = qualified_name_sql(relid);
     // SAFETY: `td` is the TriggerData of this firing statement-level trigger (see above).
     let (rows, id_key) = unsafe { transition::statement_rows(td, &table) };
     // health_rls.notify = off: the change feed only (a gateway reads it by logical replication).
