@@ -110,15 +110,28 @@ impl Grantors {
         self.by_owner.get(owner).map(|u| u.iter().cloned().collect()).unwrap_or_default()
     }
 
-    /// (user, token) of every user whose shares are to be re-read: those whose token is still valid.
-    fn to_refresh(&self, now: i64) -> Vec<(String, String)> {
-        self.grantees.iter().filter(|(_, g)| g.exp > now).map(|(u, g)| (u.clone(), g.token.clone())).collect()
+    /// (user, token) of the users whose shares are to be re-read now: at most `max` of those
+    /// whose token is still valid, the next ones after `after` in user order (round robin).
+    fn to_refresh(&self, now: i64, after: &str, max: usize) -> Vec<(String, String)> {
+        let mut valid: Vec<(&String, &Grantee)> = self.grantees.iter().filter(|(_, g)| g.exp > now).collect();
+        valid.sort_by(|a, b| a.0.cmp(b.0));
+        let start = valid.iter().position(|(u, _)| u.as_str() > after).unwrap_or(0);
+        valid
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(max.min(valid.len()))
+            .map(|(u, g)| ((*u).clone(), g.token.clone()))
+            .collect()
     }
 }
 
-/// How often the relay re-reads the shares of users streaming `/events` (replicating): a share
-/// given while a grantee's stream is open is heard at most this much later.
+/// How often the relay re-reads shares of users streaming `/events` (replicating), and of how
+/// many at most each time (one transaction on the query connection each): a share given while a
+/// grantee's stream is open is heard within 2 s with up to 100 streaming users, within
+/// users / 50 s with more (a stream opened after the share hears it at once).
 const SHARES_EVERY: Duration = Duration::from_secs(2);
+const SHARES_PER_ROUND: usize = 100;
 
 /// One user's channel: how many subscribers hold it, and where its events go.
 struct Channel {
@@ -543,16 +556,19 @@ async fn supervise_listener(relay: std::sync::Weak<Relay>, mut ended: tokio::syn
     }
 }
 
-/// Replicating: re-read the shares of every user streaming `/events` every `SHARES_EVERY`.
+/// Replicating: re-read the shares of users streaming `/events`, `SHARES_PER_ROUND` every
+/// `SHARES_EVERY`, in turn.
 async fn watch_shares(relay: std::sync::Weak<Relay>) {
+    let mut after = String::new();
     loop {
         tokio::time::sleep(SHARES_EVERY).await;
         let Some(relay) = relay.upgrade() else { return };
-        let users = relay.grantors.lock().unwrap().to_refresh(now());
+        let users = relay.grantors.lock().unwrap().to_refresh(now(), &after, SHARES_PER_ROUND);
         for (user, token) in users {
             if let Some(owners) = relay.owners_sharing_with(&token).await {
                 relay.grantors.lock().unwrap().set_owners(&user, owners);
             }
+            after = user;
         }
     }
 }
@@ -854,12 +870,27 @@ mod tests {
         g.hold("ann", "late", 200);
         g.hold("ann", "middle", 150);
         g.set_owners("ann", set(&["olga"]));
-        assert_eq!(g.to_refresh(50), [("ann".to_string(), "late".to_string())]);
-        assert!(g.to_refresh(200).is_empty(), "an expired token is not used");
+        assert_eq!(g.to_refresh(50, "", 10), [("ann".to_string(), "late".to_string())]);
+        assert!(g.to_refresh(200, "", 10).is_empty(), "an expired token is not used");
         g.release("ann");
         g.release("ann");
         assert_eq!(g.of_owner("olga"), ["ann"], "one stream is still open");
         g.release("ann");
         assert!(g.of_owner("olga").is_empty() && g.grantees.is_empty());
+    }
+
+    #[test]
+    fn shares_are_re_read_a_few_users_at_a_time_in_turn() {
+        let mut g = Grantors::default();
+        for u in ["a", "b", "c", "d", "e"] {
+            g.hold(u, u, 100);
+        }
+        let users = |r: Vec<(String, String)>| r.into_iter().map(|(u, _)| u).collect::<Vec<_>>();
+        assert_eq!(users(g.to_refresh(0, "", 2)), ["a", "b"]);
+        assert_eq!(users(g.to_refresh(0, "b", 2)), ["c", "d"]);
+        assert_eq!(users(g.to_refresh(0, "d", 2)), ["e", "a"], "round robin");
+        assert_eq!(users(g.to_refresh(0, "e", 9)), ["a", "b", "c", "d", "e"], "each at most once");
+        g.release("c");
+        assert_eq!(users(g.to_refresh(0, "b", 2)), ["d", "e"], "a user who left is skipped");
     }
 }
