@@ -57,7 +57,7 @@ mod health {
     use crate::health::rules::Invalid;
     use crate::health::units::{self, Unit};
     use crate::pg::relation::{oid_of, Regclass};
-    use pgrx::{JsonB, PgRelation};
+    use pgrx::PgRelation;
 
     fn unit_or_raise(code: &str) -> Unit {
         units::parse_unit(code).unwrap_or_else(|e| error::bad_argument(e.to_string()))
@@ -150,7 +150,7 @@ mod health {
     #[pg_extern(volatile)]
     fn ingest(
         tbl: PgRelation,
-        samples: JsonB,
+        samples: crate::pg::jsonb::JsonbArg,
     ) -> TableIterator<
         'static,
         (name!(ord, i32), name!(status, String), name!(id, Option<i64>), name!(error, Option<String>)),

@@ -6,6 +6,7 @@
 pub mod as_caller;
 pub mod cache;
 pub mod initplan;
+pub mod jsonb;
 pub mod notify;
 pub mod own_transaction;
 pub mod relation;
