@@ -65,12 +65,14 @@ pub struct Row {
 
 /// What makes a re-sent sample a duplicate (the table's unique key, less the owner).
 pub type Key = (String, i64, Option<String>);
+/// (source, sync id): what makes a synced sample the same one.
+type SyncKey = (Option<String>, String);
 
 impl Row {
     pub fn key(&self) -> Key {
         (self.kind.clone(), self.at_us, self.source.clone())
     }
-    fn sync_key(&self) -> Option<(Option<String>, String)> {
+    fn sync_key(&self) -> Option<SyncKey> {
         self.sync_id.clone().map(|id| (self.source.clone(), id))
     }
 }
@@ -135,7 +137,7 @@ impl<'a> Plan<'a> {
             by_key: HashMap::new(),
             repeats: Vec::new(),
         };
-        let mut by_sync: HashMap<(Option<String>, String), i32> = HashMap::new();
+        let mut by_sync: HashMap<SyncKey, i32> = HashMap::new();
         for (i, element) in elements.iter().enumerate() {
             let ord = i32::try_from(i + 1).map_err(|_| BatchTooLarge)?;
             plan.outcomes.push(Outcome { ord, status: Status::Rejected, id: None, error: None });
@@ -159,21 +161,23 @@ impl<'a> Plan<'a> {
             };
             // A repeat of an earlier element of this batch (same key or same sync id) reports
             // as a duplicate of it; the first one is what the database sees.
-            let earlier = rows.iter().find_map(|r| {
+            // Each key made once (its strings are copies), looked up and then kept.
+            let keys: Vec<(Key, Option<SyncKey>)> = rows.iter().map(|r| (r.key(), r.sync_key())).collect();
+            let earlier = keys.iter().find_map(|(key, sync_key)| {
                 plan.by_key
-                    .get(&r.key())
+                    .get(key)
                     .map(|&i| plan.rows[i].ord)
-                    .or_else(|| r.sync_key().and_then(|k| by_sync.get(&k).copied()))
+                    .or_else(|| sync_key.as_ref().and_then(|k| by_sync.get(k).copied()))
             });
             if let Some(first) = earlier {
                 plan.repeats.push((ord, first));
                 continue;
             }
-            for row in rows {
-                if let Some(k) = row.sync_key() {
+            for (row, (key, sync_key)) in rows.into_iter().zip(keys) {
+                if let Some(k) = sync_key {
                     by_sync.insert(k, ord);
                 }
-                plan.by_key.insert(row.key(), plan.rows.len());
+                plan.by_key.insert(key, plan.rows.len());
                 plan.rows.push(row);
                 plan.actions.push(Action::Insert);
             }
