@@ -287,40 +287,55 @@ impl Relay {
         Ok(ended_rx)
     }
 
-    /// What the token grants, or None when the database refuses it.
-    pub(crate) async fn grant(&self, token: &str) -> Option<Grant> {
+    /// `sql` with `params` as the token's user, in a transaction of its own on the query
+    /// connection: `begin` (BEGIN, or BEGIN with a SET LOCAL ROLE of ours), `auth.authenticate`,
+    /// the statement, COMMIT — or ROLLBACK after any error. None when there is no connection.
+    async fn query_as(
+        &self,
+        token: &str,
+        begin: &'static str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Option<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>> {
         let guard = self.query_client().await.ok()?;
         let client = guard.as_ref()?;
         let result = async {
-            client.batch_execute("BEGIN").await?;
+            client.batch_execute(begin).await?;
             client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
-            let row = client
-                .query_one(
-                    // The session is watched only when it is one of ours, live now (an external
-                    // issuer's token may carry a session_id of its own: nothing to watch).
-                    "SELECT auth.my_channel(), (auth.jwt()->>'exp')::float8::int8, \
-                            (SELECT l::text FROM auth.live_sessions(ARRAY[s.id]) l), auth.uid()::text \
-                       FROM (SELECT CASE WHEN auth.jwt()->>'session_id' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' \
-                                         THEN (auth.jwt()->>'session_id')::uuid END AS id) s",
-                    &[],
-                )
-                .await?;
+            let rows = client.query(sql, params).await?;
             client.batch_execute("COMMIT").await?;
-            Ok::<_, tokio_postgres::Error>(row)
+            Ok(rows)
         }
         .await;
-        match result {
-            Ok(row) => Some(Grant {
-                channel: row.get::<_, Option<String>>(0)?,
-                exp: row.get(1),
-                session: row.get(2),
-                uid: row.get::<_, Option<String>>(3)?,
-            }),
-            Err(_) => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                None
-            }
+        if result.is_err() {
+            let _ = client.batch_execute("ROLLBACK").await;
         }
+        Some(result)
+    }
+
+    /// What the token grants, or None when the database refuses it.
+    pub(crate) async fn grant(&self, token: &str) -> Option<Grant> {
+        // The session is watched only when it is one of ours, live now (an external issuer's
+        // token may carry a session_id of its own: nothing to watch).
+        let rows = self
+            .query_as(
+                token,
+                "BEGIN",
+                "SELECT auth.my_channel(), (auth.jwt()->>'exp')::float8::int8, \
+                        (SELECT l::text FROM auth.live_sessions(ARRAY[s.id]) l), auth.uid()::text \
+                   FROM (SELECT CASE WHEN auth.jwt()->>'session_id' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' \
+                                     THEN (auth.jwt()->>'session_id')::uuid END AS id) s",
+                &[],
+            )
+            .await?
+            .ok()?;
+        let row = rows.first()?;
+        Some(Grant {
+            channel: row.get::<_, Option<String>>(0)?,
+            exp: row.get(1),
+            session: row.get(2),
+            uid: row.get::<_, Option<String>>(3)?,
+        })
     }
 
     /// Up to 1000 of the token's user's changes after `after`, as the user (RLS and the
@@ -330,21 +345,13 @@ impl Relay {
         token: &str,
         after: i64,
     ) -> Result<Vec<(i64, String, String, Value)>, Option<String>> {
-        let guard = self.query_client().await.map_err(|_| None)?;
-        let client = guard.as_ref().ok_or(None)?;
-        let result = async {
-            client.batch_execute("BEGIN").await?;
-            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
-            let rows =
-                client.query("SELECT seq, tbl, op, keys FROM health_rls.changes_since($1, 1000)", &[&after]).await?;
-            client.batch_execute("COMMIT").await?;
-            Ok::<_, tokio_postgres::Error>(rows)
-        }
-        .await;
+        let result = self
+            .query_as(token, "BEGIN", "SELECT seq, tbl, op, keys FROM health_rls.changes_since($1, 1000)", &[&after])
+            .await
+            .ok_or(None)?;
         match result {
             Ok(rows) => Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()),
             Err(e) => {
-                let _ = client.batch_execute("ROLLBACK").await;
                 let resync = e.code().is_some_and(|c| c.code() == "55000");
                 Err(resync.then(|| e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default()))
             }
@@ -353,25 +360,16 @@ impl Relay {
 
     /// The last seq of the token's user (where a new stream without Last-Event-ID starts).
     pub(crate) async fn last_seq(&self, token: &str) -> Option<i64> {
-        let guard = self.query_client().await.ok()?;
-        let client = guard.as_ref()?;
-        let result = async {
-            client.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await?;
-            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
-            let row = client
-                .query_one(
-                    "SELECT coalesce((SELECT seq + n - 1 FROM health_rls.changes ORDER BY seq DESC LIMIT 1), 0)::int8",
-                    &[],
-                )
-                .await?;
-            client.batch_execute("COMMIT").await?;
-            Ok::<i64, tokio_postgres::Error>(row.get(0))
-        }
-        .await;
-        if result.is_err() {
-            let _ = client.batch_execute("ROLLBACK").await;
-        }
-        result.ok()
+        let rows = self
+            .query_as(
+                token,
+                "BEGIN; SET LOCAL ROLE authenticated",
+                "SELECT coalesce((SELECT seq + n - 1 FROM health_rls.changes ORDER BY seq DESC LIMIT 1), 0)::int8",
+                &[],
+            )
+            .await?
+            .ok()?;
+        Some(rows.first()?.get(0))
     }
 
     /// What a grant's subscriptions are filed under: its NOTIFY channel, or (replicating) its user.
@@ -403,48 +401,29 @@ impl Relay {
     /// The users who share with the token's user now (its own `health.shares()`: received and
     /// active), or None when the database cannot be asked.
     async fn owners_sharing_with(&self, token: &str) -> Option<HashSet<String>> {
-        let guard = self.query_client().await.ok()?;
-        let client = guard.as_ref()?;
-        let result = async {
-            client.batch_execute("BEGIN").await?;
-            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
-            let rows = client
-                .query(
-                    "SELECT DISTINCT s->>'owner_id' FROM health.shares() s \
-                      WHERE s->>'direction' = 'received' AND (s->>'active')::boolean",
-                    &[],
-                )
-                .await?;
-            client.batch_execute("COMMIT").await?;
-            Ok::<_, tokio_postgres::Error>(rows.iter().filter_map(|r| r.get::<_, Option<String>>(0)).collect())
-        }
-        .await;
-        if result.is_err() {
-            let _ = client.batch_execute("ROLLBACK").await;
-        }
-        result.ok()
+        let rows = self
+            .query_as(
+                token,
+                "BEGIN",
+                "SELECT DISTINCT s->>'owner_id' FROM health.shares() s \
+                  WHERE s->>'direction' = 'received' AND (s->>'active')::boolean",
+                &[],
+            )
+            .await?
+            .ok()?;
+        Some(rows.iter().filter_map(|r| r.get::<_, Option<String>>(0)).collect())
     }
 
     /// Of `rows` (the keys of `owner`'s change), those the token's user may see now under its
     /// shares (`health.shared_keys`, asked as that user); None when the database cannot be asked.
     async fn shared_keys(&self, token: &str, owner: &str, rows: &Value) -> Option<Vec<Value>> {
-        let guard = self.query_client().await.ok()?;
-        let client = guard.as_ref()?;
-        let result = async {
-            client.batch_execute("BEGIN").await?;
-            client.query_one("SELECT auth.authenticate($1)", &[&token]).await?;
-            let row = client.query_one("SELECT health.shared_keys($1::text::uuid, $2::jsonb)", &[&owner, rows]).await?;
-            client.batch_execute("COMMIT").await?;
-            Ok::<_, tokio_postgres::Error>(row.get::<_, Value>(0))
-        }
-        .await;
-        match result {
-            Ok(Value::Array(visible)) => Some(visible),
-            Ok(_) => None,
-            Err(_) => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                None
-            }
+        let found = self
+            .query_as(token, "BEGIN", "SELECT health.shared_keys($1::text::uuid, $2::jsonb)", &[&owner, rows])
+            .await?
+            .ok()?;
+        match found.first()?.get::<_, Value>(0) {
+            Value::Array(visible) => Some(visible),
+            _ => None,
         }
     }
 
