@@ -12,23 +12,8 @@ use pgrx::pg_sys;
 
 /// Run `f` as the session's outer role (the caller of the SECURITY DEFINER function we are in).
 pub fn as_caller<R>(f: impl FnOnce() -> R) -> R {
-    let mut definer = pg_sys::InvalidOid;
-    let mut context: std::ffi::c_int = 0;
-    // SAFETY: plain reads of the backend's current user and security context.
-    let caller = unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut definer, &mut context);
-        pg_sys::GetOuterUserId()
-    };
-    let restricted =
-        context | (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as std::ffi::c_int;
-    // SAFETY: switching the current user for the statements of `f`. On an ERROR inside `f` the
-    // (sub)transaction abort restores the user and context saved at its start, as it does for
-    // SECURITY DEFINER functions themselves; on return we restore them here.
-    unsafe { pg_sys::SetUserIdAndSecContext(caller, restricted) };
-    let result = f();
-    // SAFETY: restores exactly what was read above.
-    unsafe { pg_sys::SetUserIdAndSecContext(definer, context) };
-    result
+    // SAFETY: a plain read of the backend's outer (session) role.
+    run_as(unsafe { pg_sys::GetOuterUserId() }, f)
 }
 
 /// Run `f` as the extension's owner, from a function that runs with the caller's rights: for a
@@ -42,15 +27,21 @@ pub fn as_extension_owner<R>(f: impl FnOnce() -> R) -> R {
     .unwrap_or_else(|| {
         crate::error::raise(crate::error::Code::ERRCODE_INTERNAL_ERROR, "health_rls: the extension has no owner")
     });
+    run_as(owner, f)
+}
+
+/// Run `f` as `user`, in a security-restricted operation, then switch back.
+fn run_as<R>(user: pg_sys::Oid, f: impl FnOnce() -> R) -> R {
     let mut current = pg_sys::InvalidOid;
     let mut context: std::ffi::c_int = 0;
     // SAFETY: a plain read of the backend's current user and security context.
     unsafe { pg_sys::GetUserIdAndSecContext(&mut current, &mut context) };
     let restricted =
         context | (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as std::ffi::c_int;
-    // SAFETY: as in `as_caller`: an ERROR inside `f` restores the user and context through the
-    // (sub)transaction abort; on return we restore them here.
-    unsafe { pg_sys::SetUserIdAndSecContext(owner, restricted) };
+    // SAFETY: switching the current user for the statements of `f`. On an ERROR inside `f` the
+    // (sub)transaction abort restores the user and context saved at its start, as it does for
+    // SECURITY DEFINER functions themselves; on return we restore them here.
+    unsafe { pg_sys::SetUserIdAndSecContext(user, restricted) };
     let result = f();
     // SAFETY: restores exactly what was read above.
     unsafe { pg_sys::SetUserIdAndSecContext(current, context) };
