@@ -226,17 +226,16 @@ async fn ingest(
     table: &str,
     batch: serde_json::Value,
 ) -> Vec<(String, i64)> {
-    client.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
-    client.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
-    let rows = client
-        .query(&format!("SELECT status, id FROM health.ingest('{table}', $1::jsonb) ORDER BY ord"), &[&batch])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
-        .collect();
-    client.batch_execute("COMMIT").await.unwrap();
-    rows
+    query_as(
+        client,
+        token,
+        &format!("SELECT status, id FROM health.ingest('{table}', $1::jsonb) ORDER BY ord"),
+        &[&batch],
+    )
+    .await
+    .iter()
+    .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,17 +30,16 @@ async fn read_events(s: &mut TcpStream, quiet: Duration) -> Vec<String> {
 }
 
 async fn insert_rows(w: &tokio_postgres::Client, token: &str, n: i32) -> Vec<i64> {
-    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
-    w.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
-    let ids = w
-        .query("INSERT INTO rl_samples (kind, value) SELECT 'heart_rate', 60 + g FROM generate_series(1, $1::int) g RETURNING id", &[&n])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    w.batch_execute("COMMIT").await.unwrap();
-    ids
+    query_as(
+        w,
+        token,
+        "INSERT INTO rl_samples (kind, value) SELECT 'heart_rate', 60 + g FROM generate_series(1, $1::int) g RETURNING id",
+        &[&n],
+    )
+    .await
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
 }
 
 async fn insert_throughput(w: &tokio_postgres::Client, tokens: &[String], transactions: usize) -> f64 {

@@ -20,17 +20,26 @@ async fn serve(relay: std::sync::Arc<relay::Relay>) -> (std::net::SocketAddr, to
 }
 
 async fn insert(w: &tokio_postgres::Client, token: &str, n: i32) -> Vec<i64> {
-    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
-    w.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
-    let ids = w
-        .query("INSERT INTO rr_samples (value) SELECT g FROM generate_series(1, $1::int) g RETURNING id", &[&n])
+    query_as(w, token, "INSERT INTO rr_samples (value) SELECT g FROM generate_series(1, $1::int) g RETURNING id", &[&n])
         .await
-        .unwrap()
         .iter()
         .map(|r| r.get::<_, i64>(0))
-        .collect();
-    w.batch_execute("COMMIT").await.unwrap();
-    ids
+        .collect()
+}
+
+/// Until the relay's reader has made its slot (it prepares it in the background).
+async fn wait_for_slot(admin: &tokio_postgres::Client, slot: &str) {
+    for _ in 0..100 {
+        let n: i64 = admin
+            .query_one("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// (seq_from, seq_to, row ids) of the change events.
@@ -76,18 +85,7 @@ async fn changes_reach_their_owner_from_logical_replication_without_any_notify()
     source.publication = "rr_changes".into();
     let relay = relay::Relay::replicating(&dsn(), source.clone()).await.unwrap();
     let (addr, server) = serve(relay.clone()).await;
-    // The slot exists once the relay's reader has prepared it.
-    for _ in 0..100 {
-        let n: i64 = admin
-            .query_one("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .await
-            .unwrap()
-            .get(0);
-        if n == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_slot(&admin, &slot).await;
     let (status, s) = sse_open(addr, &token, None).await;
     assert_eq!(status, 200);
     let mut s = s.unwrap();
@@ -148,29 +146,17 @@ async fn account(admin: &tokio_postgres::Client, email: &str) -> (String, String
     (s["access_token"].as_str().unwrap().to_string(), s["user"]["id"].as_str().unwrap().to_string())
 }
 
-/// `sql` as the token's user, in a transaction of its own.
-async fn as_user(w: &tokio_postgres::Client, token: &str, sql: &str) {
-    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
-    w.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
-    w.batch_execute(sql).await.unwrap();
-    w.batch_execute("COMMIT").await.unwrap();
-}
-
 /// Ids of a heart-rate and a steps sample the owner ingests, in that order.
 async fn ingest_heart_rate_and_steps(w: &tokio_postgres::Client, token: &str, minute: u32) -> (i64, i64) {
     let batch = serde_json::json!([
         {"kind": "heart_rate", "value": 61, "unit": "/min", "recorded_at": format!("2026-11-24T08:{minute:02}:00Z")},
         {"kind": "steps", "value": 100, "unit": "{steps}", "recorded_at": format!("2026-11-24T08:{minute:02}:00Z")}]);
-    w.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
-    w.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
-    let ids: Vec<i64> = w
-        .query("SELECT id FROM health.ingest('public.rr_shared', $1::jsonb) ORDER BY ord", &[&batch])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    w.batch_execute("COMMIT").await.unwrap();
+    let ids: Vec<i64> =
+        query_as(w, token, "SELECT id FROM health.ingest('public.rr_shared', $1::jsonb) ORDER BY ord", &[&batch])
+            .await
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
     (ids[0], ids[1])
 }
 
@@ -203,8 +189,8 @@ async fn grantees_hear_shared_changes_from_logical_replication_while_the_share_i
     let (stranger_token, _) = account(&admin, &format!("stranger-{tag}@example.com")).await;
     let w = connect().await;
     w.batch_execute("SET health_rls.notify = off").await.unwrap();
-    let share = format!("SELECT health.share('{grantee_id}', '{{heart_rate}}')");
-    as_user(&w, &owner_token, &share).await;
+    let share = "SELECT health.share($1::text::uuid, '{heart_rate}')";
+    query_as(&w, &owner_token, share, &[&grantee_id]).await;
 
     let slot = format!("rr_{tag}");
     let mut source = replication::ReplicationSource::new(&dsn());
@@ -212,17 +198,7 @@ async fn grantees_hear_shared_changes_from_logical_replication_while_the_share_i
     source.publication = "rr_shared_changes".into();
     let relay = relay::Relay::replicating(&dsn(), source).await.unwrap();
     let (addr, server) = serve(relay.clone()).await;
-    for _ in 0..100 {
-        let n: i64 = admin
-            .query_one("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .await
-            .unwrap()
-            .get(0);
-        if n == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_slot(&admin, &slot).await;
     let (_, g) = sse_open(addr, &grantee_token, None).await;
     let mut g = g.unwrap();
     let (_, s) = sse_open(addr, &stranger_token, None).await;
@@ -236,13 +212,13 @@ async fn grantees_hear_shared_changes_from_logical_replication_while_the_share_i
     assert!(shared(&others).is_empty(), "someone without a share hears nothing: {others:?}");
 
     // Revoked: the next change is not heard (each is checked as the grantee when it arrives).
-    as_user(&w, &owner_token, "SELECT health.revoke_share(id) FROM health.shares WHERE revoked_at IS NULL").await;
+    query_as(&w, &owner_token, "SELECT health.revoke_share(id) FROM health.shares WHERE revoked_at IS NULL", &[]).await;
     ingest_heart_rate_and_steps(&w, &owner_token, 1).await;
     let (events, _) = sse_read(&mut g, QUIET).await;
     assert!(shared(&events).is_empty(), "revocation stops the events at once: {events:?}");
 
     // Shared again while the stream is open: heard after the relay's next look at the shares.
-    as_user(&w, &owner_token, &share).await;
+    query_as(&w, &owner_token, share, &[&grantee_id]).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (heart_rate, _) = ingest_heart_rate_and_steps(&w, &owner_token, 2).await;
     let (events, _) = sse_read(&mut g, QUIET).await;

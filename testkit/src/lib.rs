@@ -188,3 +188,18 @@ pub async fn realtime_samples_table(table: &str) -> Client {
         .expect("create the realtime samples table");
     admin
 }
+
+/// `sql` with `params` as the token's user (role `authenticated`, identity from
+/// `auth.authenticate`), in a transaction of its own: what an app's one statement is. Its rows.
+pub async fn query_as(
+    client: &Client,
+    token: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<tokio_postgres::Row> {
+    client.batch_execute("BEGIN; SET LOCAL ROLE authenticated").await.unwrap();
+    client.query_one("SELECT auth.authenticate($1)", &[&token]).await.unwrap();
+    let rows = client.query(sql, params).await.unwrap();
+    client.batch_execute("COMMIT").await.unwrap();
+    rows
+}
